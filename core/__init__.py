@@ -1,0 +1,38 @@
+"""colony's kernel: the public API for plugin authors and embedders."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("colony")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+from .config import Config, ConfigError, Option
+from .context import PluginContext, Registrar, Registration, RegistrationError
+from .events import Envelope, Event, Notice
+from .heartbeat import Outcome, Step, Tick
+from .hookspecs import hookimpl
+from .manifest import Manifest
+from .rpc import RPCError
+from .store import Namespace
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Envelope",
+    "Event",
+    "Manifest",
+    "Namespace",
+    "Notice",
+    "Option",
+    "Outcome",
+    "PluginContext",
+    "RPCError",
+    "Registrar",
+    "Registration",
+    "RegistrationError",
+    "Step",
+    "Tick",
+    "__version__",
+    "hookimpl",
+]

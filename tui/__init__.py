@@ -1,0 +1,1 @@
+"""The Textual operator UI (a client of the control protocol)."""
