@@ -46,7 +46,8 @@ class EventStream:
         self._send, self._receive = anyio.create_memory_object_stream[dict[str, Any]](size)
 
     def _deliver(self, event: dict[str, Any]) -> None:
-        self.node_dropped = int(event.get("dropped", 0) or 0)
+        if isinstance(event.get("dropped"), int):
+            self.node_dropped = event["dropped"]
         try:
             self._send.send_nowait(event)
         except anyio.WouldBlock:
@@ -136,8 +137,10 @@ class Client:
         if reply is None:
             raise Disconnected(str(self._closed or "connection closed"))
         if "error" in reply:
-            error = reply["error"] if isinstance(reply["error"], dict) else {}
-            raise RPCError(int(error.get("code", rpc.INTERNAL_ERROR)), str(error.get("message", error)), error.get("data"))
+            error = reply["error"]
+            if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+                raise ProtocolError(f"the node sent a malformed error: {str(error)[:200]}")
+            raise RPCError(error["code"], str(error.get("message", "")), error.get("data"))
         return reply.get("result")
 
     @asynccontextmanager
@@ -200,11 +203,13 @@ class Client:
             self.protocol_errors.append(f"not an object: {line[:80]!r}")
             return
         if message.get("method") == "event" and isinstance(message.get("params"), dict):
-            sub = self._subs.get(message["params"].get("subscription"))  # type: ignore[arg-type]
+            sub_id = message["params"].get("subscription")
+            sub = self._subs.get(sub_id) if isinstance(sub_id, int) else None
             if sub is not None:
                 sub._deliver(message["params"])
             return
-        pending = self._pending.get(message.get("id"))  # type: ignore[arg-type]
+        id_ = message.get("id")
+        pending = self._pending.get(id_) if isinstance(id_, int) else None
         if pending is None:
             if message.get("id") is None and "error" in message:
                 self.protocol_errors.append(f"node error: {message['error']}")

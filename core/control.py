@@ -141,10 +141,12 @@ class ControlServer:
                 session.nursery = nursery
                 try:
                     await self._read_loop(stream, session, nursery, inflight)
+                    for _ in range(self.max_inflight):  # a half-closed client still gets its replies
+                        await inflight.acquire()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass  # the client went away mid-stream (caught here, before the nursery wraps it in a group)
                 finally:
                     nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass  # the client went away mid-stream
         finally:
             self.connections -= 1
             session.close_subscriptions()

@@ -321,15 +321,17 @@ class Host:
         await self._lifecycle(plugin, "colony_register", registrar=plugin.registrar)
         plugin.exited = trio.Event()
         await kernel.nursery.start(self._run, plugin)
-        with trio.fail_after(kernel.config["plugins.start_timeout"]):
-            await self._lifecycle(plugin, "colony_start", ctx=plugin.ctx)
+        limit = kernel.config["plugins.start_timeout"]
+        try:
+            with trio.fail_after(limit):
+                await self._lifecycle(plugin, "colony_start", ctx=plugin.ctx)
+        except trio.TooSlowError:
+            raise PluginError(f"colony_start timed out after {limit}s") from None
         plugin.started_at = time.time()
 
     async def _lifecycle(self, plugin: Plugin, hook: str, **kwargs: Any) -> Any:
         try:
             return await self.kernel.dispatcher.call_plugin(plugin.pm_name, hook, **kwargs)
-        except trio.TooSlowError:
-            raise PluginError(f"{hook} timed out") from None
         except RegistrationError as exc:
             raise PluginError(str(exc)) from None
         except Exception as exc:
@@ -349,11 +351,14 @@ class Host:
             plugin.exited.set()
 
     async def _health(self, plugin: Plugin) -> bool | str:
+        limit = self.kernel.config["plugins.health_timeout"]
         try:
-            with trio.fail_after(self.kernel.config["plugins.health_timeout"]):
+            with trio.fail_after(limit):
                 verdict = await self._lifecycle(plugin, "colony_health", ctx=plugin.ctx)
-        except (PluginError, trio.TooSlowError) as exc:
-            return str(exc) or "health check timed out"
+        except PluginError as exc:
+            return str(exc)
+        except trio.TooSlowError:
+            return f"colony_health timed out after {limit}s"
         if verdict is None or verdict is True:
             return True
         return str(verdict) if verdict is not False else "unhealthy"

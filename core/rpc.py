@@ -151,6 +151,9 @@ def matches(value: Any, expected: Any) -> bool:
         return any(matches(value, arg) for arg in typing.get_args(expected))
     if expected is type(None):
         return value is None
+    if origin is list and isinstance(value, list):
+        (item,) = typing.get_args(expected) or (Any,)
+        return all(matches(v, item) for v in value)
     if origin is not None:
         expected = origin
     if expected in _SIMPLE:

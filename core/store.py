@@ -15,7 +15,7 @@ import msgpack
 import trio
 
 MAX_KEY = 511  # LMDB's default maximum key size
-Op = tuple[str, str, bytes, bytes | None]  # (put|delete|drop, namespace, key, value)
+Op = tuple[str, str, bytes, bytes | None]  # (put|delete|drop|open, namespace, key, value)
 Done = Callable[[BaseException | None], None]
 
 
@@ -65,7 +65,6 @@ class Store:
         self._env = lmdb.open(str(path), map_size=map_size, max_dbs=max_dbs, subdir=True, max_readers=512)
         self._env.reader_check()
         self._dbs: dict[str, Any] = {}
-        self._db_lock = threading.Lock()
         # Held by every read transaction and by a map resize, which LMDB allows only with no live txn.
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[list[Op], Done] | None] = queue.SimpleQueue()
@@ -90,10 +89,10 @@ class Store:
         if db is None:
             if not name or len(name.encode()) > 200:
                 raise StoreError(f"invalid namespace name {name!r}")
-            with self._db_lock, self._read_lock:
-                db = self._dbs.get(name)
-                if db is None:
-                    db = self._dbs[name] = self._env.open_db(name.encode(), create=True)
+            # Only the writer thread opens databases: open_db takes LMDB's write lock while
+            # holding the GIL, which deadlocks against a writer that is committing.
+            self.commit_sync([("open", name, b"", None)])
+            db = self._dbs[name]
         return db
 
     # -- reads (inline: about a microsecond, never worth a thread hop) -------------------
@@ -148,8 +147,9 @@ class Store:
         """Queue `ops` to be committed atomically; `done` is called from the writer thread."""
         if self._closed:
             raise StoreError("the store is closed")
-        for _, namespace, _, _ in ops:
-            self._db(namespace)
+        for kind, namespace, _, _ in ops:
+            if kind != "open":
+                self._db(namespace)
         self._queue.put((ops, done))
 
     async def commit(self, ops: list[Op]) -> None:
@@ -225,17 +225,22 @@ class Store:
 
     def _apply(self, submissions: list[list[Op]]) -> None:
         while True:
+            opened: dict[str, Any] = {}
             try:
                 with self._env.begin(write=True) as txn:
                     for ops in submissions:
                         for kind, namespace, key, value in ops:
-                            db = self._dbs[namespace]
+                            db = self._dbs.get(namespace) or opened.get(namespace)
+                            if db is None:
+                                db = opened[namespace] = self._env.open_db(namespace.encode(), txn=txn, create=True)
                             if kind == "put":
                                 txn.put(key, value, db=db)
                             elif kind == "delete":
                                 txn.delete(key, db=db)
-                            else:
+                            elif kind == "drop":
                                 txn.drop(db, delete=False)
+                # A handle opened in a transaction is usable by others only once it commits.
+                self._dbs.update(opened)
                 self.stats.commits += 1
                 self.stats.operations += sum(len(ops) for ops in submissions)
                 return

@@ -10,6 +10,8 @@ from typing import Any
 
 import pluggy
 
+from colony.core import discovery
+from colony.core.discovery import Source
 from colony.core.dispatch import PluginManager
 from colony.core.manifest import Manifest, ManifestError, manifest_of
 from colony.core.rpc import RPCError
@@ -52,30 +54,31 @@ def check_plugin(plugin: ModuleType | Path | str, *, config: dict[str, Any] | No
     errors from it; unload leaves no registrations, tasks or subscriptions; it loads again
     and survives a blue/green reload.
     """
-    problems: list[str] = []
     dropin: Path | None = None
-    if isinstance(plugin, ModuleType):
-        problems += static_problems(plugin)
-        manifest: Manifest | None = getattr(plugin, "PLUGIN", None)
-        if not isinstance(manifest, Manifest):
-            raise ConformanceError("\n".join(problems))
-        name = manifest.name
-        file = Path(plugin.__file__ or "")
+    if isinstance(plugin, Path):
+        dropin, module = plugin, discovery.import_fresh(Source("file", str(plugin)))[0]
+    elif isinstance(plugin, str):
+        sources = discovery.discover(None)
+        if plugin not in sources:
+            raise ConformanceError(f"no installed plugin named {plugin!r} (entry-point group 'colony')")
+        module = discovery.import_fresh(sources[plugin])[0]
+    else:
+        module = plugin
+        file = Path(module.__file__ or "")
         if file.name != "__init__.py" and file.suffix == ".py":
             dropin = file
-    elif isinstance(plugin, Path):
-        dropin, name = plugin, plugin.stem
-    else:
-        name = plugin
-    if problems:
+    problems = static_problems(module)
+    manifest = getattr(module, "PLUGIN", None)
+    if problems or not isinstance(manifest, Manifest):
         raise ConformanceError("\n".join(problems))
+    name = manifest.name
 
     with tempfile.TemporaryDirectory(prefix="colony-check-") as tmp:
         home = Path(tmp)
         if dropin is not None:
             (home / "plugins").mkdir()
             (home / "plugins" / f"{name}.py").write_text(dropin.read_text())
-        with RunningNode(home, plugins=None, config=config) as node:
+        with RunningNode(home, plugins=[name, *manifest.requires], config=config) as node:
             problems += _dynamic_problems(node, name, ticks)
     if problems:
         raise ConformanceError(f"plugin {name!r} failed conformance:\n- " + "\n- ".join(problems))
@@ -84,13 +87,9 @@ def check_plugin(plugin: ModuleType | Path | str, *, config: dict[str, Any] | No
 def _dynamic_problems(node: RunningNode, name: str, ticks: int) -> list[str]:
     assert node.kernel is not None
     kernel = node.kernel
-    try:
-        node.call("plugins.load", name=name) if kernel.host.plugins.get(name) is None or kernel.host.plugins[name].state != "running" else None
-    except RPCError as exc:
-        return [f"does not load: {exc.message}"]
     row = node.call("plugins.info", name=name)
     if row["state"] != "running":
-        return [f"is {row['state']} after loading: {row['reason']}"]
+        return [f"does not start: it is {row['state']}: {row['reason']}"]
     problems: list[str] = []
     health = node.call("plugins.health", name=name)[name]
     if health is not True:
