@@ -280,3 +280,7 @@ async def rpc_call(client: Client, remote: bool, method: str, params: str) -> No
 def main() -> None:
     """Entry point of the `colony` script."""
     cli(prog_name="colony")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from time import perf_counter
 from typing import Any
 
 import pluggy
+import trio
 
 from . import hookspecs
 
@@ -77,7 +78,9 @@ class Dispatcher:
         self.on_failure = on_failure
         self.active: set[str] = set()
         self.stats: dict[str, PluginStats] = {}
-        self.current: Impl | None = None
+        # Tasks whose timeouts want a culprit (the heartbeat's), and who was cut off in them.
+        self.watched: set[trio.lowlevel.Task] = set()
+        self.interrupted: dict[trio.lowlevel.Task, Impl] = {}
         self._plans: dict[str, tuple[Impl, ...]] = {}
 
     def activate(self, plugin: str) -> None:
@@ -172,11 +175,14 @@ class Dispatcher:
         try:
             result = impl.function(*[kwargs[name] for name in impl.argnames])
             if impl.is_async:
-                self.current = impl
-                result = await result
-                self.current = None
+                try:
+                    result = await result
+                except trio.Cancelled:
+                    task = trio.lowlevel.current_task()
+                    if task in self.watched:
+                        self.interrupted[task] = impl
+                    raise
         except Exception as exc:
-            self.current = None
             self._record(impl, perf_counter() - start)
             self.fail(impl.plugin, hook, exc, impl)
             return _FAILED

@@ -14,6 +14,7 @@ from .audit import canonical
 from .events import TickCompleted
 
 if TYPE_CHECKING:
+    from .dispatch import Impl
     from .kernel import Kernel
 
 log = logging.getLogger("colony.heartbeat")
@@ -104,10 +105,15 @@ class Heartbeat:
             tick = Tick(self.number, self.kernel.clock())
             errors_before = self._errors()
             started = perf_counter()
-            with trio.move_on_after(self.kernel.config["heartbeat.tick_timeout"]) as scope:
-                await self._pipeline(tick)
+            task = trio.lowlevel.current_task()
+            self.kernel.dispatcher.watched.add(task)
+            try:
+                with trio.move_on_after(self.kernel.config["heartbeat.tick_timeout"]) as scope:
+                    await self._pipeline(tick)
+            finally:
+                self.kernel.dispatcher.watched.discard(task)
             if scope.cancelled_caught:
-                self._blame_timeout(tick)
+                self._blame_timeout(tick, self.kernel.dispatcher.interrupted.pop(task, None))
             tick.duration_ms = (perf_counter() - started) * 1000
             outcome = tick.outcome or Outcome()
             outcome.errors = self._errors() - errors_before
@@ -181,9 +187,7 @@ class Heartbeat:
         else:
             outcome.ok += 1
 
-    def _blame_timeout(self, tick: Tick) -> None:
-        impl = self.kernel.dispatcher.current
-        self.kernel.dispatcher.current = None
+    def _blame_timeout(self, tick: Tick, impl: Impl | None) -> None:
         culprit = impl.plugin if impl is not None else "kernel"
         log.warning("tick %d timed out in %s", tick.number, culprit)
         if impl is not None:
