@@ -39,7 +39,9 @@ class Settings:
 @click.group()
 @click.version_option(__version__, prog_name="colony")
 @click.option("--home", type=click.Path(path_type=Path), envvar="COLONY_HOME", help="Node home folder.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file (default <home>/colony.toml).")
+@click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Config file (default <home>/colony.toml)."
+)
 @click.option("--name", help="Node name (default: default).")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, config_path: Path | None, name: str | None) -> None:
@@ -71,6 +73,8 @@ def serve(settings: Settings, log_level: str) -> None:
             click.echo(f"colony {__version__} node {kernel.node_id} ({kernel.name})")
             click.echo(f"  home:    {kernel.home}")
             click.echo(f"  socket:  {kernel.socket_path}")
+            if kernel.tcp_port is not None:
+                click.echo(f"  tcp:     port {kernel.tcp_port} (token in {kernel.home / 'control.token'} unless configured)")
             click.echo(f"  plugins: {', '.join(running) or 'none'}")
             for line in failed:
                 click.echo(f"  failed:  {line}")
@@ -236,13 +240,20 @@ async def events(client: Client, remote: bool, follow: bool, topics: tuple[str, 
             data = json.dumps(event.get("data", {}), default=str)
             click.echo(f"{event['seq']:>6} {event['topic']:<20} {event['source']:<12} {data}")
 
-    if follow:
-        async with client.subscribe(list(topics)) as stream:
-            async for event in stream:
-                show(event)
-    else:
+    if not follow:
         for event in await client.call("events.recent", limit=limit, topics=list(topics) or None):
             show(event)
+        return
+    # Subscribe before reading the backlog, then skip what the backlog already showed.
+    async with client.subscribe(list(topics)) as stream:
+        last = 0
+        if limit > 0:
+            for event in await client.call("events.recent", limit=limit, topics=list(topics) or None):
+                show(event)
+                last = event["seq"]
+        async for event in stream:
+            if event["seq"] > last:
+                show(event)
 
 
 @cli.group()

@@ -56,7 +56,9 @@ KERNEL_OPTIONS: dict[str, Option] = {
     "bus.channel_size": Option(1024, "Events buffered per subscriber before the oldest are dropped."),
     "bus.recent": Option(1000, "Recent events kept in memory for `events.recent`."),
     "audit.topics": Option(["plugin.*", "node.*", "rpc.audit"], "Event topics appended to the hash-chained log."),
-    "control.socket": Option("", "Control socket path; empty means `<runtime dir>/colony/<node>.sock`."),
+    "control.socket": Option(
+        "", "Control socket path; empty means `$XDG_RUNTIME_DIR/colony/<node>.sock`, or `/tmp/colony-<uid>/<node>.sock`."
+    ),
     "control.max_line": Option(1 << 20, "Longest accepted protocol line, in bytes."),
     "control.max_connections": Option(4096, "Most simultaneous control connections."),
     "control.max_inflight": Option(64, "Most requests one connection may have running at once."),
@@ -100,16 +102,16 @@ def check_value(value: Any, option: Option, name: str) -> Any:
     return value
 
 
-def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
-    """Dotted keys given by `COLONY_*` environment variables, with their raw strings."""
-    found: dict[str, str] = {}
+def env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Dotted keys given by `COLONY_*` environment variables, with the variable and its raw string."""
+    found: dict[str, tuple[str, str]] = {}
     for var, raw in environ.items():
         if not var.startswith("COLONY_") or var in ENV_IGNORED:
             continue
         if var in ENV_ALIASES:
-            found[ENV_ALIASES[var]] = raw
+            found[ENV_ALIASES[var]] = (var, raw)
         elif "__" in var:
-            found[".".join(var[len("COLONY_") :].lower().split("__"))] = raw
+            found[".".join(var[len("COLONY_") :].lower().split("__"))] = (var, raw)
     return found
 
 
@@ -142,6 +144,9 @@ class Config:
         for key in (*self._file, *self._overrides):
             if not key.startswith("plugin.") and key not in KERNEL_OPTIONS:
                 raise ConfigError(f"{source}: unknown option {key!r}")
+        for key, (var, _) in self._env.items():
+            if not key.startswith("plugin.") and key not in KERNEL_OPTIONS:
+                raise ConfigError(f"{var}: unknown option {key!r}")
         self.values = {key: self._resolve(key, opt) for key, opt in KERNEL_OPTIONS.items()}
 
     @classmethod
@@ -164,7 +169,8 @@ class Config:
         if key in self._overrides:
             return check_value(self._overrides[key], option, key)
         if key in self._env:
-            return parse_env_value(self._env[key], option.kind, f"COLONY env for {key}")
+            var, raw = self._env[key]
+            return parse_env_value(raw, option.kind, var)
         if key in self._file:
             return check_value(self._file[key], option, f"{self.source}: {key}")
         return option.default

@@ -57,7 +57,7 @@ class PluginFailed(Event):
 
 @dataclass(frozen=True)
 class SwapStage(Event):
-    """One stage of a blue/green swap: staged, validated, started, healthy, switched, rolled-back."""
+    """One stage of a blue/green swap: staging, validated, started, healthy, switched, rolled-back."""
 
     topic: ClassVar[str] = "plugin.swap"
     plugin: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import inspect
 import itertools
 import os
@@ -71,7 +72,7 @@ class KernelMethods:
         if protocol != rpc.PROTOCOL_VERSION:
             raise RPCError(rpc.INVALID_REQUEST, f"this node speaks protocol {rpc.PROTOCOL_VERSION}, not {protocol}")
         if not session.authenticated:
-            if not token or token != self.kernel.control_token:
+            if not token or not hmac.compare_digest(token.encode(), self.kernel.control_token.encode()):
                 raise RPCError(rpc.UNAUTHORIZED, "wrong or missing token")
             session.authenticated = True
         k = self.kernel
@@ -96,6 +97,7 @@ class KernelMethods:
             "pid": os.getpid(),
             "home": str(k.home),
             "socket": str(k.socket_path) if k.socket_path else None,
+            "tcp_port": k.tcp_port,
             "started_at": k.started_at,
             "uptime": round(time.time() - k.started_at, 3),
             "heartbeat": {

@@ -47,8 +47,10 @@ def test_bad_files_get_clear_errors(tmp_path, toml, message):
 def test_bad_env_values_get_clear_errors():
     with pytest.raises(ConfigError, match="expected a boolean"):
         Config(environ={"COLONY_HEARTBEAT__ENABLED": "maybe"})
-    with pytest.raises(ConfigError, match="expected int"):
+    with pytest.raises(ConfigError, match="COLONY_STORE__BATCH_MAX: expected int"):
         Config(environ={"COLONY_STORE__BATCH_MAX": "lots"})
+    with pytest.raises(ConfigError, match="COLONY_HEARTBEAT__INTERVL: unknown option 'heartbeat.intervl'"):
+        Config(environ={"COLONY_HEARTBEAT__INTERVL": "5"})
 
 
 def test_plugin_sections_are_checked_against_the_schema():
