@@ -81,8 +81,8 @@ class Registry:
 class Registrar:
     """A plugin's handle on the registry; it remembers everything so unload can undo it.
 
-    A staged registrar (used while a new version is being swapped in) holds its
-    registrations back until `commit`, so the old version keeps serving meanwhile.
+    A staged registrar holds its registrations back until `commit`: the host commits once
+    `colony_start` succeeds, or at the switch of a swap, so the old version keeps serving meanwhile.
     """
 
     def __init__(self, plugin: str, registry: Registry, staged: bool = False) -> None:

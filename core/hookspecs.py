@@ -24,8 +24,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def colony_register(registrar: Registrar) -> None:
-    """Declare what the plugin provides (RPC methods, routes, panels) before it starts."""
+def colony_register(registrar: Registrar, ctx: PluginContext) -> None:
+    """Declare what the plugin provides (RPC methods, routes, panels); they go live once it has started."""
 
 
 @hookspec

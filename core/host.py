@@ -187,7 +187,7 @@ class Host:
             try:
                 new = self._prepare(name, source, f"{name}#{next(self._generation)}")
                 self._stage(name, "validated")
-                await self._boot(new, staged=True)
+                await self._boot(new)
                 self._stage(name, "started")
                 verdict = await self._health(new)
                 if verdict is not True:
@@ -254,7 +254,7 @@ class Host:
         _, _, attr = source.target.partition(":")
         try:
             plugin.obj = getattr(module, attr) if attr else module
-            plugin.manifest = manifest_of(plugin.obj)
+            plugin.manifest = manifest_of(plugin.obj, source.describe())
             if plugin.manifest.name != name:
                 raise ManifestError(f"{source.describe()} declares plugin {plugin.manifest.name!r}, expected {name!r}")
             plugin.config = self.kernel.config.plugin_section(name, plugin.manifest.config)
@@ -271,7 +271,7 @@ class Host:
         except (pluggy.PluginValidationError, ValueError) as exc:
             if pm.get_plugin(plugin.pm_name) is not None:
                 pm.unregister(name=plugin.pm_name)
-            raise PluginError(f"hook validation failed: {exc}") from None
+            raise PluginError(f"hook validation failed in {plugin.source.describe()}: {exc}") from None
         for caller in pm.get_hookcallers(plugin.obj) or ():
             for impl in caller.get_hookimpls():
                 if impl.plugin_name == plugin.pm_name and (impl.wrapper or impl.hookwrapper):
@@ -299,7 +299,9 @@ class Host:
             return
         self._set_state(plugin, STARTING, "")
         try:
-            await self._boot(plugin, staged=False)
+            await self._boot(plugin)
+            assert plugin.registrar is not None
+            plugin.registrar.commit()
         except Exception as exc:
             reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
             await self._teardown(plugin, FAILED, reason, announce=True, call_stop=False)
@@ -312,13 +314,13 @@ class Host:
         self.order.append(plugin.name)
         self._set_state(plugin, RUNNING, "")
 
-    async def _boot(self, plugin: Plugin, staged: bool) -> None:
-        """Register, open the plugin's nursery and run `colony_start`."""
+    async def _boot(self, plugin: Plugin) -> None:
+        """Register (held back until the caller commits), open the plugin's nursery, run `colony_start`."""
         assert plugin.manifest is not None
         kernel = self.kernel
-        plugin.registrar = Registrar(plugin.name, kernel.registry, staged=staged)
+        plugin.registrar = Registrar(plugin.name, kernel.registry, staged=True)
         plugin.ctx = PluginContext(kernel, plugin.manifest, plugin.config, plugin.registrar)
-        await self._lifecycle(plugin, "colony_register", registrar=plugin.registrar)
+        await self._lifecycle(plugin, "colony_register", registrar=plugin.registrar, ctx=plugin.ctx)
         plugin.exited = trio.Event()
         await kernel.nursery.start(self._run, plugin)
         limit = kernel.config["plugins.start_timeout"]

@@ -51,11 +51,12 @@ class Manifest:
         }
 
 
-def manifest_of(module: Any) -> Manifest:
-    """The module's `PLUGIN` manifest, with a clear error when absent or wrong."""
+def manifest_of(module: Any, where: str = "") -> Manifest:
+    """The module's `PLUGIN` manifest, with a clear error (naming `where`) when absent or wrong."""
+    where = where or str(getattr(module, "__name__", module))
     manifest = getattr(module, "PLUGIN", None)
     if manifest is None:
-        raise ManifestError(f"{getattr(module, '__name__', module)!s} declares no PLUGIN manifest")
+        raise ManifestError(f"{where} declares no PLUGIN manifest")
     if not isinstance(manifest, Manifest):
-        raise ManifestError(f"{module.__name__}.PLUGIN must be a colony.core.Manifest, not {type(manifest).__name__}")
+        raise ManifestError(f"{where}: PLUGIN must be a colony.core.Manifest, not {type(manifest).__name__}")
     return manifest

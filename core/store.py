@@ -15,7 +15,8 @@ import msgpack
 import trio
 
 MAX_KEY = 511  # LMDB's default maximum key size
-Op = tuple[str, str, bytes, bytes | None]  # (put|delete|drop|open, namespace, key, value)
+# (put|delete|drop|open|update, namespace, key, value); an update's value maps the old bytes to new.
+Op = tuple[str, str, bytes, "bytes | None | Callable[[bytes | None], bytes]"]
 Done = Callable[[BaseException | None], None]
 
 
@@ -235,6 +236,8 @@ class Store:
                                 db = opened[namespace] = self._env.open_db(namespace.encode(), txn=txn, create=True)
                             if kind == "put":
                                 txn.put(key, value, db=db)
+                            elif kind == "update":
+                                txn.put(key, value(txn.get(key, db=db)), db=db)
                             elif kind == "delete":
                                 txn.delete(key, db=db)
                             elif kind == "drop":
@@ -293,6 +296,22 @@ class Namespace:
     async def put(self, key: str | bytes, value: Any) -> None:
         """Store `value` at `key`, durably."""
         await self.store.commit([("put", self.name, encode_key(key), pack(value))])
+
+    async def update(self, key: str | bytes, fn: Callable[[Any], Any], default: Any = None) -> Any:
+        """Atomically replace the value at `key` with `fn(old)` (old is `default` when absent); returns the new value.
+
+        `fn` runs on the writer thread inside the write transaction, so no other write can
+        interleave; keep it short and free of side effects (it may run twice on a retry).
+        """
+        result: list[Any] = []
+
+        def apply(raw: bytes | None) -> bytes:
+            new = fn(default if raw is None else unpack(raw))
+            result.append(new)
+            return pack(new)
+
+        await self.store.commit([("update", self.name, encode_key(key), apply)])
+        return result[-1]
 
     async def delete(self, key: str | bytes) -> None:
         """Remove `key`, durably."""

@@ -10,7 +10,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,12 +56,15 @@ class SyncClient:
 
 
 class RunningNode:
-    """A node in its own thread and trio run; stop it with `stop()` or use it as a context manager."""
+    """A node in its own thread and trio run; stop it with `stop()` or use it as a context manager.
+
+    `plugins` is the allowlist, as `plugins.load` is: empty (the default) loads none, None loads all.
+    """
 
     def __init__(
         self,
         home: Path,
-        plugins: list[str] | None = None,
+        plugins: Sequence[str] | None = (),
         config: dict[str, Any] | None = None,
         clock: FakeClock | None = None,
     ) -> None:
@@ -71,7 +74,7 @@ class RunningNode:
         overrides: dict[str, Any] = {
             "heartbeat": {"enabled": False},
             "control": {"socket": str(self.socket)},
-            "plugins": {"load": plugins if plugins is not None else []},
+            "plugins": {"load": list(plugins) if plugins is not None else None},
         }
         for section, values in (config or {}).items():
             overrides.setdefault(section, {}).update(values)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def running_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
     """A factory: `running_node(plugins=[...], config={...})` starts a node, stopped after the test."""
     nodes: list[RunningNode] = []
 
-    def start(plugins: list[str] | None = None, config: dict[str, Any] | None = None, home: Path | None = None) -> RunningNode:
+    def start(plugins: Sequence[str] | None = (), config: dict[str, Any] | None = None, home: Path | None = None) -> RunningNode:
         node = RunningNode(home or tmp_path / f"node{len(nodes)}", plugins=plugins, config=config).start()
         nodes.append(node)
         return node

@@ -322,3 +322,28 @@ async def colony_stop(ctx):
         pass
     assert [e.data["name"] for e in kernel.bus.recent if e.topic == "test.stop"] == ["high", "low"]
     assert {kernel.host.plugins[n].state for n in ("low", "high")} == {"stopped"}
+
+
+async def test_registrations_go_live_only_after_start_succeeds(make_kernel, home):
+    write_plugin(home, "slowstart", '''
+import trio
+from colony.core import Manifest
+PLUGIN = Manifest(name="slowstart")
+seen = {}
+
+def colony_register(registrar, ctx):
+    seen["ctx"] = ctx
+    registrar.rpc("slowstart.ping", lambda: ctx.store.get("ready"))
+
+async def colony_start(ctx):
+    await trio.sleep(0.2)
+    await ctx.store.put("ready", True)
+''')
+    async with running(make_kernel(load=[])) as kernel:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(kernel.host.load, "slowstart")
+            await trio.sleep(0.1)
+            assert kernel.host.plugins["slowstart"].state == "starting"
+            assert kernel.registry.get("rpc", "slowstart.ping") is None
+        assert kernel.registry.get("rpc", "slowstart.ping").value() is True
+        assert kernel.host.plugins["slowstart"].obj.seen["ctx"].name == "slowstart"

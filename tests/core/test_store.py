@@ -171,3 +171,20 @@ def test_store_matches_a_dict_model(tmp_path_factory, ops):
         assert dict(store.namespace("model")) == {k: model[k] for k in sorted(model, key=lambda k: k.encode())}
     finally:
         store.close()
+
+
+async def test_update_is_atomic_under_concurrency(store):
+    ns = store.namespace("counter")
+
+    async def bump() -> None:
+        for _ in range(50):
+            await ns.update("n", lambda n: n + 1, default=0)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(bump)
+    assert ns.get("n") == 500
+    assert await ns.update("n", lambda n: n * 2) == 1000
+    with pytest.raises(StoreError, match="write failed"):
+        await ns.update("n", lambda n: n / 0)
+    assert ns.get("n") == 1000

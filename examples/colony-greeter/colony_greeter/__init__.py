@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import trio
-
 from colony.core import Manifest, Option, PluginContext, Registrar, RPCError, Step, Tick
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED
 
@@ -29,7 +27,6 @@ class Greeter:
 
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx
-        self.lock = trio.Lock()  # one read-modify-write of the count at a time
         self.since_start = 0
 
     @property
@@ -40,9 +37,8 @@ class Greeter:
     async def greet(self, name: str | None = None) -> dict[str, Any]:
         """Greet `name` (default: the configured name), count it durably, and announce it."""
         who = self.ctx.config["name"] if name is None else check_name(name)
-        async with self.lock:
-            count = self.count + 1
-            await self.ctx.store.put(COUNT, count)
+        # Atomic in the store, so even an old and a new version mid-swap cannot lose a greeting.
+        count = await self.ctx.store.update(COUNT, lambda n: n + 1, default=0)
         self.since_start += 1
         self.ctx.publish("greeter.greeted", {"name": who, "count": count})
         return {"greeting": f"Hello, {who}!", "count": count}
