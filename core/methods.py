@@ -191,6 +191,8 @@ class KernelMethods:
         """Blue/green swap a plugin for the code at `path` on the node, or for `source` text."""
         if (path is None) == (source is None):
             raise RPCError(rpc.INVALID_PARAMS, "give exactly one of path or source")
+        if name not in self.kernel.host.plugins:
+            raise RPCError(rpc.OPERATION_FAILED, f"no plugin named {name!r}"[:200])
         if source is not None:
             folder = self.kernel.home / "swaps"
             folder.mkdir(parents=True, exist_ok=True)

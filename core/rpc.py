@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import inspect
 import json
 import types
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("colony.rpc")
 
 PROTOCOL_VERSION = 1
 
@@ -100,7 +103,8 @@ class Method:
         signature = inspect.signature(handler)
         try:
             hints = typing.get_type_hints(handler)
-        except Exception:
+        except Exception as exc:  # e.g. annotations naming types imported only under TYPE_CHECKING
+            log.warning("RPC method %s: parameter types not checked (%s: %s)", name, type(exc).__name__, exc)
             hints = {}
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()):
             raise TypeError(f"RPC method {name} must not take *args or **kwargs")

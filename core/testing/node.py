@@ -121,7 +121,8 @@ class RunningNode:
             self._client.close()
             self._client = None
         if self.kernel is not None and self._thread.is_alive():
-            trio.from_thread.run_sync(self.kernel.request_stop, trio_token=self._token)
+            with contextlib.suppress(trio.RunFinishedError):  # it may have just stopped itself
+                trio.from_thread.run_sync(self.kernel.request_stop, trio_token=self._token)
         self._thread.join(30)
         shutil.rmtree(self._sockdir, ignore_errors=True)
 

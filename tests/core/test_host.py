@@ -347,3 +347,14 @@ async def colony_start(ctx):
             assert kernel.registry.get("rpc", "slowstart.ping") is None
         assert kernel.registry.get("rpc", "slowstart.ping").value() is True
         assert kernel.host.plugins["slowstart"].obj.seen["ctx"].name == "slowstart"
+
+
+async def test_swap_by_source_refuses_unknown_names_without_writing(make_kernel, home):
+    from colony.core.control import Session
+    from colony.core.rpc import RPCError
+
+    async with running(make_kernel(load=["pulse"])) as kernel:
+        for name in ("../../etc/evil", "/abs/x", "nul\x00"):
+            with pytest.raises(RPCError, match="no plugin named"):
+                await kernel.control.call("plugins.swap", {"name": name, "source": "x = 1"}, Session(None, "unix", True))  # type: ignore[arg-type]
+        assert not (home / "swaps").exists()
