@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import socket
 import stat
 import struct
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colony.core import rpc
-from colony.core.config import Config
 from colony.core.kernel import Kernel
 from colony.testing import RunningNode
+from tests.conftest import running
 
 MAX_LINE = 4096
 TIMEOUT = 10.0
@@ -185,27 +182,6 @@ def sock(node: RunningNode) -> Iterator[Path]:
     settle(node.socket)
 
 
-@asynccontextmanager
-async def serving(home: Path, **control: Any) -> AsyncIterator[Kernel]:
-    """A real kernel in this trio run, serving a short Unix socket (plus `control` options)."""
-    sockdir = Path(tempfile.mkdtemp(prefix="colony-h-", dir="/tmp"))
-    overrides = {
-        "heartbeat": {"enabled": False},
-        "control": {"socket": str(sockdir / "node.sock"), **control},
-        "plugins": {"load": []},
-    }
-    kernel = Kernel(Config(environ={}, overrides=overrides), home)
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(kernel.run)
-            try:
-                yield kernel
-            finally:
-                kernel.request_stop()
-    finally:
-        shutil.rmtree(sockdir, ignore_errors=True)
-
-
 class TrioConn:
     """A raw connection from inside a trio test."""
 
@@ -326,8 +302,8 @@ def test_deep_nesting_inside_a_request_is_a_parse_error(sock: Path) -> None:
     status(sock)
 
 
-async def test_100000_brackets_are_a_parse_error_not_a_crash(tmp_path: Path) -> None:
-    async with serving(tmp_path / "home") as kernel:
+async def test_100000_brackets_are_a_parse_error_not_a_crash(make_kernel: Callable[..., Kernel]) -> None:
+    async with running(make_kernel()) as kernel:
         assert kernel.socket_path is not None
         for data in (b"[" * 100_000, b'{"a":' * 50_000, b'{"jsonrpc":"2.0","id":1,"method":"x","params":' + b"[" * 100_000):
             async with await trio.open_unix_socket(os.fspath(kernel.socket_path)) as stream:
@@ -520,8 +496,8 @@ def test_control_socket_is_private(sock: Path) -> None:
 # -- TCP with a token ----------------------------------------------------------------------
 
 
-async def test_tcp_listener_requires_the_token(tmp_path: Path) -> None:
-    async with serving(tmp_path / "home", tcp="127.0.0.1:0", token="s3cret") as kernel:
+async def test_tcp_listener_requires_the_token(make_kernel: Callable[..., Kernel]) -> None:
+    async with running(make_kernel(control={"tcp": "127.0.0.1:0", "token": "s3cret"})) as kernel:
         assert kernel.tcp_port
         async with await trio.open_tcp_stream("127.0.0.1", kernel.tcp_port) as stream:
             conn = TrioConn(stream)
