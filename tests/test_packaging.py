@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_wheel_contains_the_namespace_packages_and_entry_points(tmp_path):
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("colony-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("colony/core/kernel.py", "colony/core/hookspecs.py", "colony/plugins/pulse/__init__.py", "colony/testing/__init__.py", "colony/tui/__init__.py"):
