@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,26 @@ class Settings:
         return Path(configured).expanduser() if configured else default_socket(self.config["node.name"])
 
 
-@click.group()
+class Commands(click.Group):
+    """The CLI group, plus commands other distributions add through the `colony.cli` entry-point group.
+
+    They load only when invoked (or listed by --help), so `colony serve` never imports them.
+    """
+
+    def _extensions(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group="colony.cli") if ep.name not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._extensions()])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and (ep := self._extensions().get(name)) is not None:
+            command = ep.load()
+        return command
+
+
+@click.group(cls=Commands)
 @click.version_option(__version__, prog_name="colony")
 @click.option("--home", type=click.Path(path_type=Path), envvar="COLONY_HOME", help="Node home folder.")
 @click.option(

@@ -7,6 +7,7 @@ import itertools
 import logging
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +25,8 @@ from .manifest import Manifest, ManifestError, manifest_of
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+
+KERNEL_NS = "_kernel"
 
 log = logging.getLogger("colony.host")
 
@@ -64,6 +67,7 @@ class Host:
         self.kernel = kernel
         self.plugins: dict[str, Plugin] = {}
         self.order: list[str] = []  # start order, for stopping in reverse
+        self.errors: dict[str, deque[dict[str, Any]]] = {}  # recent failures per plugin, for operators
         self._lock = trio.Lock()
         self._generation = itertools.count(2)
         kernel.dispatcher.on_failure = self._on_failure
@@ -76,9 +80,14 @@ class Host:
         return Path(configured).expanduser() if configured else self.kernel.home / "plugins"
 
     def allowed(self, name: str) -> bool:
-        """Whether config lets `name` load (`plugins.load` allowlist, `plugins.disable`)."""
+        """Whether `name` may load at start: config's allowlist and disable list, and the operator's disables."""
         allow = self.kernel.config["plugins.load"]
-        return (allow is None or name in allow) and name not in self.kernel.config["plugins.disable"]
+        disabled = {*self.kernel.config["plugins.disable"], *self.operator_disabled()}
+        return (allow is None or name in allow) and name not in disabled
+
+    def operator_disabled(self) -> list[str]:
+        """Plugins an operator disabled; they stay disabled across restarts until enabled."""
+        return list(self.kernel.store.get(KERNEL_NS, "disabled", []))
 
     def refresh(self) -> None:
         """Pick up newly installed or dropped-in plugins, and sources that changed."""
@@ -163,6 +172,23 @@ class Host:
                 raise PluginError(f"plugin {name!r} is required by {', '.join(sorted(dependents))}")
             await self._teardown(plugin, STOPPED, "unloaded by operator")
             return plugin
+
+    async def disable(self, name: str) -> Plugin:
+        """Unload a plugin if it runs, and keep it from loading at start until it is enabled."""
+        plugin = self._get(name)
+        if plugin.state == RUNNING:
+            await self.unload(name)
+        await self.kernel.store.namespace(KERNEL_NS).update("disabled", lambda names: sorted({*names, name}), default=[])
+        self._set_state(plugin, DISABLED, "disabled by operator")
+        return plugin
+
+    async def enable(self, name: str) -> Plugin:
+        """Forget an operator's disable and load the plugin."""
+        self._get(name)
+        await self.kernel.store.namespace(KERNEL_NS).update("disabled", lambda names: [n for n in names if n != name], default=[])
+        if self.plugins[name].state == RUNNING:
+            return self.plugins[name]
+        return await self.load(name)
 
     async def reload(self, name: str) -> Plugin:
         """Swap a plugin for a fresh import of its own source."""
@@ -411,8 +437,11 @@ class Host:
 
     def _report(self, plugin: str, where: str, exc: BaseException) -> None:
         tb = "".join(traceback.format_exception(exc))
-        log.warning("plugin %s failed in %s: %s: %s", plugin, where, type(exc).__name__, exc)
-        self.kernel.bus.publish(PluginFailed(plugin, where, f"{type(exc).__name__}: {exc}", tb), source=plugin)
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("plugin %s failed in %s: %s", plugin, where, error)
+        recent = self.errors.setdefault(plugin, deque(maxlen=20))
+        recent.append({"ts": self.kernel.clock(), "where": where, "error": error, "traceback": tb})
+        self.kernel.bus.publish(PluginFailed(plugin, where, error, tb), source=plugin)
 
     def _set_state(self, plugin: Plugin, state: str, reason: str) -> None:
         plugin.state, plugin.reason = state, reason

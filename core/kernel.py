@@ -22,12 +22,11 @@ from .control import ControlServer
 from .dispatch import Dispatcher, PluginManager
 from .events import Bus, NodeLifecycle
 from .heartbeat import Heartbeat
-from .host import Host
+from .host import KERNEL_NS, Host
 from .paths import default_socket
 from .store import Store, encode_key, pack
 
 log = logging.getLogger("colony.kernel")
-KERNEL_NS = "_kernel"
 
 
 class Kernel:

@@ -45,6 +45,10 @@ def register(kernel: Kernel) -> None:
         ("plugins.unload", m.plugins_unload, True),
         ("plugins.reload", m.plugins_reload, True),
         ("plugins.swap", m.plugins_swap, True),
+        ("plugins.enable", m.plugins_enable, True),
+        ("plugins.disable", m.plugins_disable, True),
+        ("panels.list", m.panels_list, False),
+        ("panels.get", m.panels_get, False),
         ("hooks.list", m.hooks_list, False),
         ("events.subscribe", m.events_subscribe, False),
         ("events.unsubscribe", m.events_unsubscribe, False),
@@ -155,6 +159,7 @@ class KernelMethods:
         info["hook_stats"] = {
             hook: stats.to_dict() for hook, stats in self.kernel.dispatcher.stats_for(name).hooks.items()
         }
+        info["recent_errors"] = list(host.errors.get(name, ()))
         return info
 
     async def plugins_health(self, name: str | None = None) -> dict[str, Any]:
@@ -187,6 +192,20 @@ class KernelMethods:
         except PluginError as exc:
             raise _operation(exc) from None
 
+    async def plugins_enable(self, name: str) -> dict[str, Any]:
+        """Forget an operator's disable and load the plugin."""
+        try:
+            return self.kernel.host.describe(await self.kernel.host.enable(name))
+        except PluginError as exc:
+            raise _operation(exc) from None
+
+    async def plugins_disable(self, name: str) -> dict[str, Any]:
+        """Unload a plugin and keep it from loading at start, across restarts, until enabled."""
+        try:
+            return self.kernel.host.describe(await self.kernel.host.disable(name))
+        except PluginError as exc:
+            raise _operation(exc) from None
+
     async def plugins_swap(self, name: str, path: str | None = None, source: str | None = None) -> dict[str, Any]:
         """Blue/green swap a plugin for the code at `path` on the node, or for `source` text."""
         if (path is None) == (source is None):
@@ -206,6 +225,25 @@ class KernelMethods:
             return self.kernel.host.describe(await self.kernel.host.swap(name, target))
         except PluginError as exc:
             raise _operation(exc) from None
+
+    # -- panels.* ----------------------------------------------------------------------
+
+    async def panels_list(self) -> list[dict[str, Any]]:
+        """Every data panel plugins registered for the TUI: name, owner and title."""
+        regs = sorted(self.kernel.registry.items("panel"), key=lambda r: r.key)
+        return [{"name": r.key, "owner": r.owner, "title": r.meta.get("title", r.key)} for r in regs]
+
+    async def panels_get(self, name: str) -> dict[str, Any]:
+        """A panel's current data: any of gauges, series, table and text."""
+        reg = self.kernel.registry.get("panel", name)
+        if reg is None:
+            raise RPCError(rpc.OPERATION_FAILED, f"no panel named {name!r}"[:200])
+        data = reg.value()
+        if inspect.isawaitable(data):
+            data = await data
+        if not isinstance(data, dict):
+            raise RPCError(rpc.INTERNAL_ERROR, f"panel {name!r} returned {type(data).__name__}, not a dict")
+        return {"name": reg.key, "owner": reg.owner, "title": reg.meta.get("title", reg.key), "data": data}
 
     # -- hooks.* -----------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ _state: dict[str, Pulse] = {}  # the running instance, set by colony_start
 
 def colony_register(registrar: Registrar) -> None:
     registrar.rpc("pulse.stats", pulse_stats)
-    registrar.panel("pulse", pulse_stats, title="Heartbeat")
+    registrar.panel("pulse", pulse_panel, title="Heartbeat")
 
 
 async def colony_start(ctx: PluginContext) -> None:
@@ -100,6 +100,14 @@ async def colony_reflect(tick: Tick, outcome: Outcome) -> None:
 def colony_metrics() -> dict[str, float]:
     pulse = _state.get("pulse")
     return pulse.metrics() if pulse else {}
+
+
+def pulse_panel() -> dict[str, Any]:
+    """The heartbeat panel: gauges, and tick latency over the window as a series."""
+    pulse = _state.get("pulse")
+    if pulse is None:
+        return {"text": "not running"}
+    return {"gauges": pulse.metrics(), "series": {"tick_ms": [round(ms, 3) for _, ms in pulse.recent]}}
 
 
 def pulse_stats() -> dict[str, Any]:

@@ -358,3 +358,32 @@ async def test_swap_by_source_refuses_unknown_names_without_writing(make_kernel,
             with pytest.raises(RPCError, match="no plugin named"):
                 await kernel.control.call("plugins.swap", {"name": name, "source": "x = 1"}, Session(None, "unix", True))  # type: ignore[arg-type]
         assert not (home / "swaps").exists()
+
+
+async def test_disable_persists_across_restarts_until_enabled(make_kernel, home):
+    async with running(make_kernel(load=["pulse"])) as kernel:
+        await kernel.host.disable("pulse")
+        assert kernel.host.plugins["pulse"].state == "disabled"
+    kernel = make_kernel(load=["pulse"])
+    async with running(kernel):
+        assert kernel.host.plugins["pulse"].state == "disabled"
+        await kernel.host.enable("pulse")
+        assert kernel.host.plugins["pulse"].state == "running"
+    kernel = make_kernel(load=["pulse"])
+    async with running(kernel):
+        assert kernel.host.plugins["pulse"].state == "running"
+
+
+async def test_recent_errors_and_panels_over_rpc(make_kernel, home):
+    from colony.core.control import Session
+
+    write_plugin(home, "flaky", FLAKY)
+    async with running(make_kernel(load=["flaky", "pulse"], plugins={"quarantine_after": 0})) as kernel:
+        await kernel.heartbeat.tick()
+        session = Session(None, "unix", True)  # type: ignore[arg-type]
+        info = await kernel.control.call("plugins.info", {"name": "flaky"}, session)
+        (error,) = info["recent_errors"]
+        assert error["where"] == "colony_observe" and "sensor offline" in error["traceback"]
+        assert await kernel.control.call("panels.list", None, session) == [{"name": "pulse", "owner": "pulse", "title": "Heartbeat"}]
+        panel = await kernel.control.call("panels.get", {"name": "pulse"}, session)
+        assert panel["data"]["gauges"]["beats"] == 1 and len(panel["data"]["series"]["tick_ms"]) == 1
