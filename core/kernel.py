@@ -86,7 +86,21 @@ class Kernel:
         return path.read_text().strip()
 
     async def run(self, *, task_status: trio.TaskStatus[Kernel] = trio.TASK_STATUS_IGNORED, signals: bool = False) -> None:
-        """Start everything, serve until asked to stop (or SIGINT/SIGTERM), then stop cleanly."""
+        """Start everything, serve until asked to stop (or SIGINT/SIGTERM), then stop cleanly.
+
+        A failure (say, the socket is taken) is raised as itself rather than inside an exception group.
+        """
+        try:
+            await self._run(task_status, signals)
+        except BaseExceptionGroup as group:
+            leaves = group.exceptions
+            while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
+                leaves = leaves[0].exceptions
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+
+    async def _run(self, task_status: trio.TaskStatus[Kernel], signals: bool) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
