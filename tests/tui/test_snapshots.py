@@ -1,0 +1,47 @@
+"""SVG snapshots of the main screens against a fake node that always answers the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakenode import FakeNode
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from colony.tui.app import ColonyApp, unix_opener
+
+SIZE = (150, 40)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until the fake node's data is on screen."""
+    app = pilot.app
+    for _ in range(200):
+        if app.conn_state == "connected" and app.plugins and app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
+def test_plugins_screen(snap_compare, short_dir: Path) -> None:
+    with FakeNode(short_dir / "n.sock") as fake:
+        assert snap_compare(ColonyApp(unix_opener(fake.path), target="fake.sock"), terminal_size=SIZE, run_before=lambda pilot: settle_after(pilot, "p"))
+
+
+def test_details_screen(snap_compare, short_dir: Path) -> None:
+    with FakeNode(short_dir / "n.sock") as fake:
+        assert snap_compare(ColonyApp(unix_opener(fake.path), target="fake.sock"), terminal_size=SIZE, run_before=lambda pilot: settle_after(pilot, "p", "i"))
+
+
+def test_readonly_plugins_screen(snap_compare, short_dir: Path) -> None:
+    with FakeNode(short_dir / "n.sock") as fake:
+        assert snap_compare(ColonyApp(unix_opener(fake.path), target="fake.sock", readonly=True), terminal_size=SIZE, run_before=lambda pilot: settle_after(pilot, "p"))
+
+
+async def settle_after(pilot: Pilot, *keys: str) -> None:
+    """Press `keys` once the plugins table is filled, then let the screen settle."""
+    await pilot.press("p")
+    await settle(pilot)
+    for key in keys[1:]:
+        await pilot.press(key)
+    await pilot.pause(0.5)

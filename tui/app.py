@@ -1,0 +1,175 @@
+"""ColonyApp: the Textual operator cockpit, a pure client of a node's control protocol."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widgets import HelpPanel
+
+from colony.core import rpc
+from colony.core.client import Disconnected, ProtocolError, RPCError, open_ssh, open_unix
+
+from .commands import ActionsProvider
+from .connection import Connection, Opener
+from .dashboard import DashboardScreen
+from .events import EventsScreen
+from .feed import Feed
+from .format import as_dict, as_list, number, short
+from .keymap import load_keymap
+from .plugins import PluginsScreen
+from .theme import CSS
+
+POLL = 1.0
+
+
+def unix_opener(path: Path | str) -> Opener:
+    """Connect to a node's Unix socket."""
+    return lambda: open_unix(path)
+
+
+def ssh_opener(host: str, remote_args: list[str]) -> Opener:
+    """Reach a remote node through `ssh host colony bridge --stdio`."""
+    return lambda: open_ssh(host, remote_args)
+
+
+class ColonyApp(App[None]):
+    """Dashboard, plugins and events screens over one self-healing connection."""
+
+    TITLE = "colony"
+    CSS = CSS
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS = [
+        Binding("d", "show('dashboard')", "Dashboard", id="screen.dashboard"),
+        Binding("p", "show('plugins')", "Plugins", id="screen.plugins"),
+        Binding("e", "show('events')", "Events", id="screen.events"),
+        Binding("question_mark", "toggle_keys", "Keys", id="app.keys"),
+        Binding("b", "dismiss_banner", "Dismiss error", show=False, id="app.dismiss_banner"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    conn_state: reactive[str] = reactive("connecting")
+    conn_detail: reactive[str] = reactive("")
+    banner: reactive[str] = reactive("")
+    data_version: reactive[int] = reactive(0)
+
+    def __init__(self, opener: Opener, *, target: str = "", readonly: bool = False, keymap_path: Path | None = None) -> None:
+        super().__init__()
+        self.target = target + ("  [read-only]" if readonly else "")
+        self.readonly = readonly
+        self.keymap_path = keymap_path
+        self.feed = Feed()
+        self.hello: dict[str, Any] = {}
+        self.status: dict[str, Any] = {}
+        self.plugins: list[dict[str, Any]] = []
+        self.panels: dict[str, dict[str, Any]] = {}
+        self.panels_supported = True
+        self.tick_rate = 0.0
+        self._tick_mark: tuple[float, float] = (0.0, 0.0)
+        self.connection = Connection(opener, self.on_connection_state, self.feed.push, self.show_error)
+
+    def on_mount(self) -> None:
+        """Apply the user's keymap, open the dashboard, connect, and poll."""
+        keymap, problem = load_keymap(self.keymap_path)
+        if keymap:
+            self.set_keymap(keymap)
+        if problem:
+            self.notify(problem, title="keymap", severity="warning")
+        for name, screen in (("dashboard", DashboardScreen()), ("plugins", PluginsScreen()), ("events", EventsScreen())):
+            self.install_screen(screen, name)
+        self.push_screen("dashboard")
+        self.run_worker(self.connection.run(), name="connection", group="connection", exit_on_error=False)
+        self.set_interval(POLL, self.poll_now)
+
+    # -- connection ------------------------------------------------------------------------
+
+    def on_connection_state(self, state: str, detail: str, hello: dict[str, Any]) -> None:
+        """The connection moved: show it, and fetch fresh data once connected."""
+        self.conn_state = state
+        self.conn_detail = detail
+        if state == "connected":
+            self.hello = as_dict(hello)
+            self.sub_title = f"{short(self.hello.get('name', ''), 30)} · {short(self.hello.get('node', ''), 40)}"
+            self.panels_supported = True
+            self.poll_now()
+
+    def show_error(self, message: str) -> None:
+        """Raise the error banner (the node sent something we cannot use)."""
+        self.banner = short(message, 300)
+
+    @work(exclusive=True, group="poll")
+    async def poll_now(self) -> None:
+        """Fetch status, plugins and panels; a bad reply becomes a banner, never a crash."""
+        connection = self.connection
+        connection.check_protocol_errors()
+        if connection.stream is not None:
+            self.feed.client_dropped = connection.stream.dropped
+            self.feed.node_dropped = connection.stream.node_dropped
+        self.feed.update_rate()
+        try:
+            self.status = as_dict(await connection.call("node.status"))
+            rows = [as_dict(row) for row in as_list(await connection.call("plugins.list"))]
+            self.plugins = list({row["name"]: row for row in rows if isinstance(row.get("name"), str)}.values())
+            self.panels = await self.fetch_panels() if self.panels_supported else {}
+        except (Disconnected, TimeoutError):
+            return
+        except ProtocolError as exc:
+            self.show_error(str(exc))
+            return
+        except RPCError as exc:
+            self.show_error(f"the node refused a status call: {exc.message}")
+            return
+        self.measure_tick_rate()
+        self.data_version += 1
+
+    async def fetch_panels(self) -> dict[str, dict[str, Any]]:
+        """Every plugin panel's data (hidden when the node does not serve panels)."""
+        try:
+            listed = as_list(await self.connection.call("panels.list"))
+        except RPCError as exc:
+            if exc.code != rpc.METHOD_NOT_FOUND:
+                raise
+            self.panels_supported = False
+            return {}
+        panels = {}
+        for entry in map(as_dict, listed):
+            name = str(entry.get("name", ""))
+            try:
+                panels[name] = as_dict(await self.connection.call("panels.get", name=name))
+            except RPCError as exc:  # unloaded meanwhile, or its render failed
+                panels[name] = {**entry, "data": {"text": f"unavailable: {exc.message}"}}
+        return panels
+
+    def measure_tick_rate(self) -> None:
+        """Ticks per second between the last two polls."""
+        ticks = number(as_dict(self.status.get("heartbeat")).get("tick_number"))
+        now = time.monotonic()
+        then, before = self._tick_mark
+        if then and now > then and ticks >= before:
+            self.tick_rate = (ticks - before) / (now - then)
+        self._tick_mark = (now, ticks)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def action_show(self, name: str) -> None:
+        """Switch to a main screen (closing any details screen on top)."""
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        if self.screen is not self.get_screen(name):
+            await self.switch_screen(name)
+
+    def action_toggle_keys(self) -> None:
+        """Show or hide the key panel."""
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_dismiss_banner(self) -> None:
+        """Hide the error banner."""
+        self.banner = ""
