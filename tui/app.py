@@ -15,15 +15,18 @@ from textual.widgets import HelpPanel
 from colony.core import rpc
 from colony.core.client import Disconnected, ProtocolError, RPCError, open_ssh, open_unix
 
-from .commands import ActionsProvider
+from .commands import ActionsProvider, NodesProvider
 from .connection import Connection, Opener
 from .dashboard import DashboardScreen
+from .embedded import EmbeddedNode
 from .events import EventsScreen
 from .feed import Feed
 from .format import as_dict, as_list, number, short
+from .hosts import NodeAddress
 from .keymap import load_keymap
 from .plugins import PluginsScreen
 from .theme import CSS
+from .watch import watch
 
 POLL = 1.0
 
@@ -38,12 +41,19 @@ def ssh_opener(host: str, remote_args: list[str]) -> Opener:
     return lambda: open_ssh(host, remote_args)
 
 
+def opener_for(address: NodeAddress) -> Opener:
+    """How to reach a node named in hosts.toml."""
+    if address.host:
+        return ssh_opener(address.host, ["--socket", address.socket] if address.socket else [])
+    return unix_opener(address.socket)
+
+
 class ColonyApp(App[None]):
     """Dashboard, plugins and events screens over one self-healing connection."""
 
     TITLE = "colony"
     CSS = CSS
-    COMMANDS = App.COMMANDS | {ActionsProvider}
+    COMMANDS = App.COMMANDS | {ActionsProvider, NodesProvider}
     BINDINGS = [
         Binding("d", "show('dashboard')", "Dashboard", id="screen.dashboard"),
         Binding("p", "show('plugins')", "Plugins", id="screen.plugins"),
@@ -58,11 +68,26 @@ class ColonyApp(App[None]):
     banner: reactive[str] = reactive("")
     data_version: reactive[int] = reactive(0)
 
-    def __init__(self, opener: Opener, *, target: str = "", readonly: bool = False, keymap_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        opener: Opener,
+        *,
+        target: str = "",
+        readonly: bool = False,
+        keymap_path: Path | None = None,
+        nodes: list[NodeAddress] | None = None,
+        embedded: EmbeddedNode | None = None,
+        watch_path: Path | None = None,
+        remote: bool = False,
+    ) -> None:
         super().__init__()
         self.target = target + ("  [read-only]" if readonly else "")
         self.readonly = readonly
         self.keymap_path = keymap_path
+        self.nodes = nodes or []
+        self.embedded = embedded
+        self.watch_path = watch_path
+        self.remote = remote
         self.feed = Feed()
         self.hello: dict[str, Any] = {}
         self.status: dict[str, Any] = {}
@@ -83,8 +108,51 @@ class ColonyApp(App[None]):
         for name, screen in (("dashboard", DashboardScreen()), ("plugins", PluginsScreen()), ("events", EventsScreen())):
             self.install_screen(screen, name)
         self.push_screen("dashboard")
-        self.run_worker(self.connection.run(), name="connection", group="connection", exit_on_error=False)
+        self.run_worker(self.connect(), name="connection", group="connection", exit_on_error=False)
+        if self.watch_path is not None:
+            self.run_worker(watch(self.watch_path, self.swap_saved), name="watch", group="watch", exit_on_error=False)
         self.set_interval(POLL, self.poll_now)
+
+    async def connect(self) -> None:
+        """Start the embedded node first when there is one, then stay connected."""
+        if self.embedded is not None:
+            try:
+                await self.embedded.start()
+            except Exception as exc:
+                self.show_error(f"the embedded node did not start: {type(exc).__name__}: {exc}")
+                return
+        await self.connection.run()
+
+    async def action_quit(self) -> None:
+        """Quit; an embedded node is stopped cleanly first (its plugins' colony_stop included)."""
+        if self.embedded is not None:
+            await self.embedded.stop()
+        self.exit()
+
+    async def switch_node(self, address: NodeAddress) -> None:
+        """Operate another node named in hosts.toml."""
+        self.target = address.describe() + ("  [read-only]" if self.readonly else "")
+        self.remote = bool(address.host)
+        await self.connection.switch(opener_for(address))
+
+    async def swap_saved(self, path: Path) -> None:
+        """`--watch`: swap the saved drop-in into the node (or load it the first time); failures show in place."""
+        name = path.stem
+        running = any(row.get("name") == name and row.get("state") == "running" for row in self.plugins)
+        try:
+            if running:
+                where = {"source": path.read_text()} if self.remote else {"path": str(path.resolve())}
+                row = as_dict(await self.connection.call("plugins.swap", name=name, **where))
+            else:
+                row = as_dict(await self.connection.call("plugins.load", name=name))
+        except RPCError as exc:
+            self.notify(exc.message, title=f"{name}: not swapped in", severity="error", timeout=15)
+            return
+        except (Disconnected, TimeoutError, OSError) as exc:
+            self.notify(str(exc), title=f"{name}: not swapped in", severity="error")
+            return
+        self.notify(f"{name} {row.get('version', '')} is {row.get('state', '?')}", title=f"saved {path.name}")
+        self.poll_now()
 
     # -- connection ------------------------------------------------------------------------
 

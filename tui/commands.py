@@ -40,3 +40,21 @@ class ActionsProvider(Provider):
             if score > 0:
                 run = partial(self.app.run_action, active.binding.action, active.node)
                 yield Hit(score, matcher.highlight(text), run, help=self.help_for(active))
+
+
+class NodesProvider(Provider):
+    """One "Switch to node" command per node named in hosts.toml."""
+
+    async def search(self, query: str) -> Hits:
+        """Fuzzy-match node names and addresses."""
+        matcher = self.matcher(query)
+        for address in getattr(self.app, "nodes", ()):
+            text = f"Switch to node {address.describe()}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.app.switch_node, address), help="hosts.toml")  # type: ignore[attr-defined]
+
+    async def discover(self) -> Hits:
+        """Every node, before the user types."""
+        for address in getattr(self.app, "nodes", ()):
+            yield DiscoveryHit(f"Switch to node {address.describe()}", partial(self.app.switch_node, address), help="hosts.toml")  # type: ignore[attr-defined]

@@ -43,6 +43,12 @@ class Connection:
             raise Disconnected("not connected")
         return await self.client.call(method, **params)
 
+    async def switch(self, opener: Opener) -> None:
+        """Attach to another node: drop the current connection; `run` reconnects through `opener`."""
+        self.opener = opener
+        if self.client is not None:
+            await self.client.aclose()
+
     def check_protocol_errors(self) -> None:
         """Report protocol errors the client noted since the last check."""
         if self.client is None:

@@ -66,13 +66,14 @@ class EmbeddedNode:
             outcome.unwrap()
         except BaseException as exc:  # the kernel failed to start, or crashed
             error = exc
+        # The error goes to whoever waits: start() if the node never started, else stop().
+        waiting = self._started if self._started is not None and not self._started.done() else self._finished
         for future in (self._started, self._finished):
-            if future is None or future.done():
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
+            if future is not None and not future.done():
+                if error is not None and future is waiting:
+                    future.set_exception(error)
+                else:
+                    future.set_result(None)
 
     async def stop(self) -> None:
         """Stop the kernel (plugins' colony_stop included) and wait until the guest run ends."""
