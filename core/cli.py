@@ -233,11 +233,16 @@ for _action in ("load", "unload", "reload"):
 
 @plugins.command("swap")
 @click.argument("name")
-@click.option("--from", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="New plugin file.")
+@click.option("--from", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="New plugin file.")
+@click.option("--installed", is_flag=True, help="Swap back to the installed (entry-point) version.")
 @connection
-async def plugins_swap(client: Client, remote: bool, name: str, path: Path) -> None:
-    """Blue/green swap a plugin for the code in PATH; on any failure the old one keeps running."""
-    if remote:
+async def plugins_swap(client: Client, remote: bool, name: str, path: Path | None, installed: bool) -> None:
+    """Blue/green swap a plugin for the code in PATH (or its installed version); on any failure the old one keeps running."""
+    if (path is None) == (not installed):
+        raise click.UsageError("give exactly one of --from PATH and --installed")
+    if installed:
+        row = await client.call("plugins.swap", name=name, installed=True)
+    elif remote:
         row = await client.call("plugins.swap", name=name, source=path.read_text())
     else:
         row = await client.call("plugins.swap", name=name, path=str(path.resolve()))

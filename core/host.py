@@ -194,15 +194,24 @@ class Host:
         """Swap a plugin for a fresh import of its own source."""
         return await self.swap(name, None)
 
-    async def swap(self, name: str, path: Path | None) -> Plugin:
+    async def swap(self, name: str, path: Path | None, installed: bool = False) -> Plugin:
         """Blue/green: stage the new code, start it, check health, switch, then stop the old.
 
-        Any failure before the switch rolls back: the old version keeps serving.
+        The new code comes from `path`, from the installed distribution (`installed`), or
+        else from the plugin's current source. Any failure before the switch rolls back:
+        the old version keeps serving.
         """
         async with self._lock:
             self.refresh()
             old = self._get(name)
-            source = Source("file", str(path.resolve())) if path is not None else old.source
+            source = old.source
+            if path is not None:
+                source = Source("file", str(path.resolve()))
+            elif installed:
+                found = discovery.discover(None).get(name)
+                if found is None:
+                    raise PluginError(f"plugin {name!r} has no installed version (it is not an entry point)")
+                source = found
             if old.state != RUNNING:
                 raise PluginError(f"plugin {name!r} is not running (it is {old.state}); load it instead")
             assert old.manifest is not None

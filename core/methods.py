@@ -206,23 +206,26 @@ class KernelMethods:
         except PluginError as exc:
             raise _operation(exc) from None
 
-    async def plugins_swap(self, name: str, path: str | None = None, source: str | None = None) -> dict[str, Any]:
-        """Blue/green swap a plugin for the code at `path` on the node, or for `source` text."""
-        if (path is None) == (source is None):
-            raise RPCError(rpc.INVALID_PARAMS, "give exactly one of path or source")
+    async def plugins_swap(
+        self, name: str, path: str | None = None, source: str | None = None, installed: bool = False
+    ) -> dict[str, Any]:
+        """Blue/green swap a plugin for the code at `path` on the node, for `source` text, or for its installed version."""
+        if [path is not None, source is not None, installed].count(True) != 1:
+            raise RPCError(rpc.INVALID_PARAMS, "give exactly one of path, source or installed")
         if name not in self.kernel.host.plugins:
             raise RPCError(rpc.OPERATION_FAILED, f"no plugin named {name!r}"[:200])
+        target: Path | None = None
         if source is not None:
             folder = self.kernel.home / "swaps"
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{name}-{time.time_ns()}.py"
             await trio.Path(target).write_text(source)
-        else:
-            target = Path(path).expanduser()  # type: ignore[arg-type]
+        elif path is not None:
+            target = Path(path).expanduser()
             if not target.is_file():
                 raise RPCError(rpc.OPERATION_FAILED, f"no such file on the node: {target}")
         try:
-            return self.kernel.host.describe(await self.kernel.host.swap(name, target))
+            return self.kernel.host.describe(await self.kernel.host.swap(name, target, installed))
         except PluginError as exc:
             raise _operation(exc) from None
 

@@ -87,9 +87,9 @@ class PluginsScreen(ColonyScreen):
         yield log
 
     def on_mount(self) -> None:
-        """Also follow plugin events, ten times a second."""
+        """Also follow plugin events, ten times a second, starting with the recent ones already received."""
         super().on_mount()
-        self.cursor = self.colony.feed.received
+        self.cursor = 0
         self.set_interval(0.1, self.drain_events)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -157,13 +157,15 @@ class PluginsScreen(ColonyScreen):
 
     @work(group="plugin-ops")
     async def action_swap(self) -> None:
-        """Swap the selected plugin for the code in a file on the node, after confirmation."""
+        """Swap the selected plugin for a file on the node or its installed version, after confirmation."""
         name = self.selected()
         if name is None:
             return
-        path = await self.app.push_screen_wait(PromptScreen(f"Swap {name} for the plugin file at (path on the node):", "/path/to/plugin.py"))
+        question = f"Swap {name} for the plugin file at (a path on the node, or 'installed' for the installed version):"
+        path = await self.app.push_screen_wait(PromptScreen(question, "/path/to/plugin.py"))
+        where = {"installed": True} if path == "installed" else {"path": path}
         if path and await self.app.push_screen_wait(ConfirmScreen(f"Blue/green swap {name} for {path}?")):
-            await self.operate("plugins.swap", name, path=path)
+            await self.operate("plugins.swap", name, **where)
 
     def on_data_table_row_selected(self) -> None:
         """Enter on a row opens its details."""

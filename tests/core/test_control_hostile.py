@@ -275,7 +275,7 @@ MALFORMED = [
     case(line("events.unsubscribe", {"subscription": "1"}), rpc.INVALID_PARAMS, "'subscription' must be int", 1, name="unsubscribe-str"),
     case(line("rpc.hello", {"protocol": "1"}), rpc.INVALID_PARAMS, "'protocol' must be int", 1, name="hello-protocol-str"),
     case(line("rpc.hello", {"protocol": 99}), rpc.INVALID_REQUEST, "protocol 1, not 99", 1, name="hello-protocol-99"),
-    case(line("plugins.swap", {"name": "x"}), rpc.INVALID_PARAMS, "exactly one of path or source", 1, name="swap-neither"),
+    case(line("plugins.swap", {"name": "x"}), rpc.INVALID_PARAMS, "exactly one of path, source or installed", 1, name="swap-neither"),
 ]
 
 

@@ -387,3 +387,20 @@ async def test_recent_errors_and_panels_over_rpc(make_kernel, home):
         assert await kernel.control.call("panels.list", None, session) == [{"name": "pulse", "owner": "pulse", "title": "Heartbeat"}]
         panel = await kernel.control.call("panels.get", {"name": "pulse"}, session)
         assert panel["data"]["gauges"]["beats"] == 1 and len(panel["data"]["series"]["tick_ms"]) == 1
+
+
+async def test_swap_back_to_the_installed_version(make_kernel, home, tmp_path):
+    import colony.plugins.pulse as pulse
+
+    async with running(make_kernel(load=["pulse"])) as kernel:
+        patched = tmp_path / "pulse.py"
+        patched.write_text(Path(pulse.__file__).read_text().replace('version="1.0.0"', 'version="9.9.9"'))
+        await kernel.host.swap("pulse", patched)
+        assert kernel.host.plugins["pulse"].source.kind == "file"
+        await kernel.host.swap("pulse", None, installed=True)
+        plugin = kernel.host.plugins["pulse"]
+        assert (plugin.source.kind, plugin.manifest.version) == ("builtin", "1.0.0")
+        write_plugin(home, "onlyfile", "from colony.core import Manifest\nPLUGIN = Manifest(name='onlyfile')\n")
+        await kernel.host.load("onlyfile")
+        with pytest.raises(PluginError, match="no installed version"):
+            await kernel.host.swap("onlyfile", None, installed=True)
