@@ -7,7 +7,10 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.widgets import Static
+from textual_plotext import PlotextPlot
 
 from .format import as_dict, as_list, number, short
 
@@ -59,17 +62,49 @@ def render_panel(data: Any) -> RenderableType:
     return Group(*parts) if parts else Text("(no data)", style="dim")
 
 
-class PanelView(Static):
-    """One plugin panel, titled with its title and owner."""
+class SeriesChart(PlotextPlot):
+    """One of a panel's series as a line chart (textual-plotext)."""
+
+    def draw(self, name: str, values: list[Any]) -> None:
+        """Plot the latest values."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(name)
+        plt.plot([number(v) for v in values[-200:]], marker="braille")
+        self.refresh()
+
+
+class PanelView(Vertical):
+    """One plugin panel, titled with its title and owner: the data as text, and its series as charts."""
 
     DEFAULT_CLASSES = "card"
 
     def __init__(self, panel: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.show(panel)
+        self.panel = panel
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="panel-body")
+
+    def on_mount(self) -> None:
+        self.show(self.panel)
 
     def show(self, panel: dict[str, Any]) -> None:
-        """Redraw from a `panels.get` reply."""
+        """Redraw from a `panels.get` reply; a series with a few points gets a chart below."""
+        self.panel = panel
         self.border_title = short(panel.get("title") or panel.get("name") or "panel", 40)
         self.border_subtitle = short(panel.get("owner", ""), 30)
-        self.update(render_panel(panel.get("data")))
+        data = as_dict(panel.get("data"))
+        self.query_one(".panel-body", Static).update(render_panel(data))
+        series = {str(k): as_list(v) for k, v in as_dict(data.get("series")).items() if len(as_list(v)) >= 2}
+        charts = {chart.name: chart for chart in self.query(SeriesChart)}
+        for name, chart in charts.items():
+            if name not in series:
+                chart.remove()
+        for name, values in series.items():
+            chart = charts.get(name)
+            if chart is None:
+                chart = SeriesChart(name=name, classes="series-chart")
+                self.mount(chart)
+            chart.draw(name, values)

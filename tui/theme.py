@@ -11,6 +11,8 @@ Banner { display: none; height: auto; background: $error; color: $text; padding:
 .card { border: round $primary; padding: 0 1; height: auto; }
 #cards { grid-size: 4; grid-gutter: 0 1; height: auto; }
 #panels { height: 1fr; }
+PanelView { height: auto; }
+.series-chart { height: 10; }
 #plugin-table { height: 2fr; }
 #activity { height: 1fr; border: round $secondary; }
 #event-controls { height: 3; }

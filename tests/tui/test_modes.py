@@ -93,3 +93,20 @@ def test_bad_hosts_file_is_a_clear_cli_error(tmp_path: Path):
     hosts.write_text("[hosts.x]\nport = 1\n")
     result = CliRunner().invoke(cli, ["tui", "--hosts", str(hosts)])
     assert result.exit_code == 1 and "only 'socket' and 'host'" in result.output
+
+
+def test_dashboard_draws_panel_series_as_charts(tmp_path):
+    from colony.tui.panels import PanelView, SeriesChart
+
+    with RunningNode(tmp_path, plugins=["pulse"]) as node:
+        for _ in range(3):
+            node.tick()
+        app = ColonyApp(unix_opener(node.socket))
+
+        async def scenario(app: ColonyApp, pilot: Pilot) -> None:
+            await wait_for(pilot, lambda: app.screen.query(SeriesChart))
+            (panel,) = app.screen.query(PanelView)
+            assert panel.border_title == "Heartbeat" and panel.border_subtitle == "pulse"
+            assert [chart.name for chart in panel.query(SeriesChart)] == ["tick_ms"]
+
+        drive(app, scenario)
