@@ -34,8 +34,17 @@ class ColonyScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
-        """Redraw whenever the app polled fresh data."""
-        self.watch(self.app, "data_version", self.refresh_data)
+        """Redraw whenever the app polled fresh data, while this screen is the one shown."""
+        self.watch(self.app, "data_version", self.refresh_if_shown)
+
+    def refresh_if_shown(self) -> None:
+        """Hidden screens skip redraws; they catch up when shown again."""
+        if self.is_current:
+            self.refresh_data()
+
+    def on_screen_resume(self) -> None:
+        """Shown again: catch up with the latest data."""
+        self.refresh_data()
 
     def refresh_data(self) -> None:
         """Redraw from the app's latest data."""

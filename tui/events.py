@@ -84,15 +84,17 @@ class EventsScreen(ColonyScreen):
 
     def render_frame(self) -> None:
         """Write what arrived since the last frame (the newest `PER_FRAME`), unless paused."""
+        if not self.is_current:
+            return  # hidden: events wait in the feed; the newest are drawn when shown again
         feed = self.colony.feed
         if not self.paused:
             fresh = feed.since(self.cursor)
             self.render_dropped += feed.lost_before(self.cursor) + max(0, len(fresh) - PER_FRAME)
             self.cursor = feed.received
-            log = self.query_one("#event-log", RichLog)
-            for _, event in fresh[-PER_FRAME:]:
-                if self.matches(event):
-                    log.write(event_line(event))
+            lines = [event_line(event) for _, event in fresh[-PER_FRAME:] if self.matches(event)]
+            if lines:
+                # One write per frame: each write re-renders and scrolls the log.
+                self.query_one("#event-log", RichLog).write(Text("\n").join(lines))
         self.show_status()
 
     def show_status(self) -> None:

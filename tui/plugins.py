@@ -100,11 +100,17 @@ class PluginsScreen(ColonyScreen):
     def refresh_data(self) -> None:
         """Redraw the table, keeping the selected plugin selected."""
         table = self.query_one("#plugin-table", DataTable)
+        names = [str(row.get("name", "?")) for row in self.colony.plugins]
+        if [key.value for key in table.rows] == names:
+            # Same plugins in the same order: update the cells in place, which keeps the cursor.
+            for name, row in zip(names, self.colony.plugins):
+                for column, value in zip(table.columns, plugin_row(row)):
+                    table.update_cell(name, column, value)
+            return
         selected = self.selected()
         table.clear()
-        for row in self.colony.plugins:
-            table.add_row(*plugin_row(row), key=str(row.get("name", "?")))
-        names = [str(row.get("name", "?")) for row in self.colony.plugins]
+        for name, row in zip(names, self.colony.plugins):
+            table.add_row(*plugin_row(row), key=name)
         if selected in names:
             table.move_cursor(row=names.index(selected), animate=False)
 
@@ -118,6 +124,8 @@ class PluginsScreen(ColonyScreen):
 
     def drain_events(self) -> None:
         """Log new `plugin.swap`, `plugin.state` and `plugin.error` events."""
+        if not self.is_current:
+            return
         feed = self.colony.feed
         fresh = feed.since(self.cursor)
         self.cursor = feed.received
