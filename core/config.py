@@ -138,7 +138,8 @@ class Config:
         source: str = "colony.toml",
     ) -> None:
         self._file = flatten(file_values or {})
-        self._env = env_overrides(os.environ if environ is None else environ)
+        self._environ = dict(os.environ if environ is None else environ)
+        self._env = env_overrides(self._environ)
         self._overrides = flatten(overrides or {})
         self.source = source
         for key in (*self._file, *self._overrides):
@@ -164,6 +165,10 @@ class Config:
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         return cls(values, environ, overrides, source=str(path) if path else "colony.toml")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
+        """The same configuration with `overrides` applied on top."""
+        return Config(self._file, self._environ, {**self._overrides, **flatten(overrides)}, self.source)
 
     def _resolve(self, key: str, option: Option) -> Any:
         if key in self._overrides:

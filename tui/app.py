@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from colony.core.client import Disconnected, ProtocolError, RPCError, open_ssh, 
 from .commands import ActionsProvider, NodesProvider
 from .connection import Connection, Opener
 from .dashboard import DashboardScreen
+from .dialogs import ConfirmScreen
 from .embedded import EmbeddedNode
 from .events import EventsScreen
 from .feed import Feed
@@ -79,6 +81,7 @@ class ColonyApp(App[None]):
         embedded: EmbeddedNode | None = None,
         watch_path: Path | None = None,
         remote: bool = False,
+        offer_node: Callable[[], EmbeddedNode] | None = None,
     ) -> None:
         super().__init__()
         self.target = target + ("  [read-only]" if readonly else "")
@@ -88,6 +91,8 @@ class ColonyApp(App[None]):
         self.embedded = embedded
         self.watch_path = watch_path
         self.remote = remote
+        self.offer_node = offer_node  # builds a node to start here when none answers at first
+        self.ever_connected = False
         self.feed = Feed()
         self.hello: dict[str, Any] = {}
         self.status: dict[str, Any] = {}
@@ -122,6 +127,20 @@ class ColonyApp(App[None]):
                 self.show_error(f"the embedded node did not start: {type(exc).__name__}: {exc}")
                 return
         await self.connection.run()
+
+    async def offer_to_start(self, build: Callable[[], EmbeddedNode]) -> None:
+        """No node answered: offer to run one inside this TUI; the connection then finds it."""
+        question = f"No node is answering at {self.target}. Start one inside this TUI (stopped when you quit)?"
+        if not await self.push_screen_wait(ConfirmScreen(question)):
+            return
+        node = build()
+        try:
+            await node.start()
+        except Exception as exc:
+            self.show_error(f"the node did not start: {type(exc).__name__}: {exc}")
+            return
+        self.embedded = node
+        self.notify("node started inside this TUI", title="colony")
 
     async def action_quit(self) -> None:
         """Quit; an embedded node is stopped cleanly first (its plugins' colony_stop included)."""
@@ -160,7 +179,11 @@ class ColonyApp(App[None]):
         """The connection moved: show it, and fetch fresh data once connected."""
         self.conn_state = state
         self.conn_detail = detail
+        if state == "disconnected" and not self.ever_connected and self.offer_node is not None:
+            offer, self.offer_node = self.offer_node, None  # ask once
+            self.run_worker(self.offer_to_start(offer), group="offer", exit_on_error=False)
         if state == "connected":
+            self.ever_connected = True
             self.hello = as_dict(hello)
             self.sub_title = f"{short(self.hello.get('name', ''), 30)} · {short(self.hello.get('node', ''), 40)}"
             self.panels_supported = True

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
-
-
-def default_socket_path() -> Path:
-    """`COLONY_CONTROL__SOCKET`, else the runtime socket of the node named by `COLONY_NODE__NAME`."""
-    from colony.core.paths import default_socket
-
-    explicit = os.environ.get("COLONY_CONTROL__SOCKET")
-    if explicit:
-        return Path(explicit)
-    return default_socket(os.environ.get("COLONY_NODE__NAME") or "default")
 
 
 @click.command("tui")
@@ -45,23 +34,35 @@ def tui(
         nodes = load_hosts(hosts_path)
     except HostsError as exc:
         raise click.ClickException(str(exc)) from None
-    node = None
-    if embedded:
-        from colony.core.cli import Settings
+    from colony.core.cli import Settings
 
-        from .embedded import EmbeddedNode
+    from .embedded import EmbeddedNode
 
-        settings = ctx.find_object(Settings) or Settings(None, None, None)
-        node = EmbeddedNode(settings.config, settings.home)
-        socket_path = settings.socket()
+    # The same home, config and socket that `colony serve` would use.
+    settings = ctx.find_object(Settings) or Settings(None, None, None)
     if host and not embedded:
         opener = ssh_opener(host, ["--socket", str(socket_path)] if socket_path else [])
         target = host
+        local: Path | None = None
     else:
-        path = socket_path or default_socket_path()
-        opener = unix_opener(path)
-        target = str(path) + ("  [embedded]" if embedded else "")
-        nodes.insert(0, NodeAddress("this node" if embedded else "local", str(path)))
+        local = socket_path or settings.socket()
+        opener = unix_opener(local)
+        target = str(local) + ("  [embedded]" if embedded else "")
+        nodes.insert(0, NodeAddress("this node" if embedded else "local", str(local)))
+
+    def build_node() -> EmbeddedNode:
+        return EmbeddedNode(settings.config.with_overrides({"control": {"socket": str(local)}}), settings.home)
+
+    node = build_node() if embedded else None
+    # With no node answering on the local socket, the TUI offers to run one inside itself.
+    offer = build_node if local is not None and not embedded and not readonly else None
     ColonyApp(
-        opener, target=target, readonly=readonly, nodes=nodes, embedded=node, watch_path=watch_path, remote=bool(host)
+        opener,
+        target=target,
+        readonly=readonly,
+        nodes=nodes,
+        embedded=node,
+        watch_path=watch_path,
+        remote=bool(host),
+        offer_node=offer,
     ).run()

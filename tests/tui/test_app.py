@@ -14,7 +14,7 @@ from textual.widgets import DataTable, RichLog, Static
 
 from colony.testing import RunningNode
 from colony.tui.app import ColonyApp, unix_opener
-from colony.tui.cli import default_socket_path
+from colony.core.cli import Settings
 from colony.tui.keymap import load_keymap
 
 from tui_support import drive, wait_for, wait_until_thread
@@ -245,9 +245,10 @@ def test_keymap_remaps_binding_ids(tmp_path: Path, short_dir: Path) -> None:
         drive(ColonyApp(unix_opener(fake.path), keymap_path=config), scenario)
 
 
-def test_default_socket_honours_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_socket_honours_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("COLONY_HOME", str(tmp_path))
     monkeypatch.setenv("COLONY_CONTROL__SOCKET", "/tmp/x.sock")
-    assert str(default_socket_path()) == "/tmp/x.sock"
+    assert str(Settings(None, None, None).socket()) == "/tmp/x.sock"
     monkeypatch.delenv("COLONY_CONTROL__SOCKET")
     monkeypatch.setenv("COLONY_NODE__NAME", "alpha")
-    assert default_socket_path().name == "alpha.sock"
+    assert Settings(None, None, None).socket().name == "alpha.sock"

@@ -110,3 +110,71 @@ def test_dashboard_draws_panel_series_as_charts(tmp_path):
             assert [chart.name for chart in panel.query(SeriesChart)] == ["tick_ms"]
 
         drive(app, scenario)
+
+
+def test_offers_to_start_a_node_when_none_answers(home, sockdir):
+    socket = sockdir / "later.sock"
+    config = Config(environ={}, overrides={"control": {"socket": "/unused"}, "plugins": {"load": ["pulse"]}})
+    app = ColonyApp(
+        unix_opener(socket),
+        target=str(socket),
+        offer_node=lambda: EmbeddedNode(config.with_overrides({"control": {"socket": str(socket)}}), home),
+    )
+
+    async def scenario(app: ColonyApp, pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: app.screen.query("ConfirmScreen") or type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.conn_state == "connected" and app.plugins, timeout=20)
+        assert app.embedded is not None
+        await pilot.press("q")
+
+    drive(app, scenario)
+    assert not socket.exists()
+
+
+def test_mouse_clicks_switch_screens_and_open_a_plugin(tmp_path):
+    from textual.widgets import DataTable
+
+    with RunningNode(tmp_path, plugins=["pulse"]) as node:
+        app = ColonyApp(unix_opener(node.socket))
+
+        async def scenario(app: ColonyApp, pilot: Pilot) -> None:
+            def plugins_keys() -> list:
+                return [key for key in app.screen.query("FooterKey") if key.description == "Plugins"]
+
+            await wait_for(pilot, lambda: app.conn_state == "connected" and app.plugins and plugins_keys())
+            await pilot.pause(0.2)  # let the footer finish its layout before aiming at it
+            await pilot.click(plugins_keys()[0])
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PluginsScreen")
+            table = app.screen.query_one(DataTable)
+            await wait_for(pilot, lambda: table.row_count)
+            row = [r.value for r in table.rows].index("pulse")
+            if row:  # a click on another row moves the cursor there
+                await pilot.click(table, offset=(2, 1 + row))
+                await wait_for(pilot, lambda: app.screen.selected() == "pulse")  # type: ignore[attr-defined]
+            await pilot.click(table, offset=(2, 1 + row))  # a click on the cursor's row opens its details
+            await wait_for(pilot, lambda: getattr(app.screen, "plugin", None) == "pulse")
+
+        drive(app, scenario)
+
+
+def test_events_search_narrows_the_log(tmp_path):
+    from textual.widgets import RichLog
+
+    with RunningNode(tmp_path, plugins=["pulse"]) as node:
+        app = ColonyApp(unix_opener(node.socket))
+
+        def log_text() -> str:
+            return "\n".join(line.text for line in app.screen.query_one("#event-log", RichLog).lines)
+
+        async def scenario(app: ColonyApp, pilot: Pilot) -> None:
+            await wait_for(pilot, lambda: app.conn_state == "connected")
+            await pilot.press("e")
+            node.call("plugins.reload", name="pulse")
+            node.tick()
+            await wait_for(pilot, lambda: "heartbeat.tick" in log_text() and "switched" in log_text())
+            await pilot.press("slash", *"switched")
+            await wait_for(pilot, lambda: "heartbeat.tick" not in log_text())
+            assert "switched" in log_text() and app.screen.search == "switched"  # type: ignore[attr-defined]
+
+        drive(app, scenario)
