@@ -8,6 +8,7 @@ import itertools
 import os
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from . import __version__, hookspecs, rpc
 from .context import Registrar
 from .control import Session
 from .events import topic_matches
-from .host import PluginError
+from .host import Plugin, PluginError
 from .rpc import RPCError
 
 if TYPE_CHECKING:
@@ -57,10 +58,6 @@ def register(kernel: Kernel) -> None:
         ("audit.entries", m.audit_entries, False),
     ]:
         reg.rpc(name, handler, destructive=destructive)
-
-
-def _operation(error: PluginError) -> RPCError:
-    return RPCError(rpc.OPERATION_FAILED, str(error))
 
 
 class KernelMethods:
@@ -141,6 +138,13 @@ class KernelMethods:
 
     # -- plugins.* ---------------------------------------------------------------------
 
+    async def _operate(self, operation: Awaitable[Plugin]) -> dict[str, Any]:
+        """Run a host operation; the plugin's row, or its refusal as a JSON-RPC error."""
+        try:
+            return self.kernel.host.describe(await operation)
+        except PluginError as exc:
+            raise RPCError(rpc.OPERATION_FAILED, str(exc)) from None
+
     async def plugins_list(self) -> list[dict[str, Any]]:
         """Every plugin: source, version, state, hooks, calls, latency, errors, quarantine reason."""
         host = self.kernel.host
@@ -169,42 +173,27 @@ class KernelMethods:
         try:
             return {n: await host.health(n) for n in names}
         except PluginError as exc:
-            raise _operation(exc) from None
+            raise RPCError(rpc.OPERATION_FAILED, str(exc)) from None
 
     async def plugins_load(self, name: str) -> dict[str, Any]:
         """Load and start a plugin."""
-        try:
-            return self.kernel.host.describe(await self.kernel.host.load(name))
-        except PluginError as exc:
-            raise _operation(exc) from None
+        return await self._operate(self.kernel.host.load(name))
 
     async def plugins_unload(self, name: str) -> dict[str, Any]:
         """Stop a plugin and undo everything it registered."""
-        try:
-            return self.kernel.host.describe(await self.kernel.host.unload(name))
-        except PluginError as exc:
-            raise _operation(exc) from None
+        return await self._operate(self.kernel.host.unload(name))
 
     async def plugins_reload(self, name: str) -> dict[str, Any]:
         """Blue/green swap a plugin for a fresh import of its own source."""
-        try:
-            return self.kernel.host.describe(await self.kernel.host.reload(name))
-        except PluginError as exc:
-            raise _operation(exc) from None
+        return await self._operate(self.kernel.host.reload(name))
 
     async def plugins_enable(self, name: str) -> dict[str, Any]:
         """Forget an operator's disable and load the plugin."""
-        try:
-            return self.kernel.host.describe(await self.kernel.host.enable(name))
-        except PluginError as exc:
-            raise _operation(exc) from None
+        return await self._operate(self.kernel.host.enable(name))
 
     async def plugins_disable(self, name: str) -> dict[str, Any]:
         """Unload a plugin and keep it from loading at start, across restarts, until enabled."""
-        try:
-            return self.kernel.host.describe(await self.kernel.host.disable(name))
-        except PluginError as exc:
-            raise _operation(exc) from None
+        return await self._operate(self.kernel.host.disable(name))
 
     async def plugins_swap(
         self, name: str, path: str | None = None, source: str | None = None, installed: bool = False
@@ -224,10 +213,7 @@ class KernelMethods:
             target = Path(path).expanduser()
             if not target.is_file():
                 raise RPCError(rpc.OPERATION_FAILED, f"no such file on the node: {target}")
-        try:
-            return self.kernel.host.describe(await self.kernel.host.swap(name, target, installed))
-        except PluginError as exc:
-            raise _operation(exc) from None
+        return await self._operate(self.kernel.host.swap(name, target, installed))
 
     # -- panels.* ----------------------------------------------------------------------
 

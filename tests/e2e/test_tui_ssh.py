@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable
 
 from rich.console import Console
-from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
 
 from colony.tui.app import ColonyApp, ssh_opener
 from tests.conftest import write_plugin
+from tests.tui.tui_support import wait_for
 
 PROBE = '''
 from colony.core import Manifest
@@ -25,16 +24,6 @@ PLUGIN = Manifest(name="probe", version="1.0.0")
 def colony_register(registrar):
     registrar.rpc("probe.version", lambda: "1.0.0")
 '''
-
-
-async def wait_for(pilot: Pilot, check: Callable[[], object], what: str, timeout: float = 15.0) -> None:
-    """Let the app run until `check()` is truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def card_text(app: ColonyApp, selector: str) -> str:

@@ -22,13 +22,13 @@ def drive(app: ColonyApp, scenario: Scenario, size: tuple[int, int] = (160, 48))
     asyncio.run(main())
 
 
-async def wait_for(pilot: Pilot, check: Callable[[], object], timeout: float = 10.0) -> None:
+async def wait_for(pilot: Pilot, check: Callable[[], object], what: str = "", timeout: float = 10.0) -> None:
     """Let the app run until `check()` is truthy."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not check():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {check}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         await pilot.pause(0.05)
 
 
