@@ -136,3 +136,17 @@ def test_bad_config_is_a_clear_error(home):
     (home / "colony.toml").write_text("[heartbeat]\ninterval = 'soon'\n")
     result = subprocess.run([*COLONY, "--home", str(home), "serve"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "heartbeat.interval: expected float" in result.stderr
+
+
+def test_colony_serve_never_loads_textual(serve, home):
+    write_plugin(home, "modules", '''
+import sys
+from colony.core import Manifest
+PLUGIN = Manifest(name="modules")
+
+def colony_register(registrar):
+    registrar.rpc("modules.ui", lambda: sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich", "textual_plotext")))
+''')
+    node = serve("pulse,modules")
+    node.cli("plugins", "list")  # the CLI process is separate; this exercises the node's whole RPC path
+    assert json.loads(node.cli("rpc", "modules.ui").stdout) == []
