@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -195,7 +194,7 @@ class Client:
 
     def _dispatch(self, line: bytes) -> None:
         try:
-            message = json.loads(line)
+            message = rpc.loads(line)
         except (ValueError, RecursionError):
             self.protocol_errors.append(f"not JSON: {line[:80]!r}")
             return

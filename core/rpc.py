@@ -72,10 +72,47 @@ def error_response(id_: Any, error: RPCError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "error": error.to_dict()}
 
 
+MAX_DEPTH = 128
+
+
+def nesting(line: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def loads(line: bytes) -> Any:
+    """`json.loads` that refuses nesting deeper than `MAX_DEPTH` with a ValueError.
+
+    The C decoder recurses once per level and trusts Python's recursion limit to stop it;
+    libraries such as web3 raise that limit to 100,000, past the C stack, so deep input
+    would crash the process instead of raising.
+    """
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH and nesting(line) > MAX_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return json.loads(line)
+
+
 def decode(line: bytes) -> Any:
     """Parse one line; any failure is a JSON-RPC parse error."""
     try:
-        return json.loads(line)
+        return loads(line)
     except (ValueError, RecursionError) as exc:
         raise RPCError(PARSE_ERROR, f"parse error: {exc}"[:200]) from None
 

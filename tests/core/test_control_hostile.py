@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import socket
+import sys
 import stat
 import struct
 import time
@@ -626,3 +627,23 @@ def test_any_line_gets_valid_json_rpc_and_the_node_stays_up(node: RunningNode, d
         else:
             check_response(reply, sent)
     status(node.socket)
+
+
+def test_deep_nesting_is_refused_even_with_a_raised_recursion_limit() -> None:
+    # web3 raises the limit to 100,000 at import; the C decoder would then overflow the C stack.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(rpc.RPCError, match="nested deeper than 128"):
+            rpc.decode(b"[" * 100_000)
+        with pytest.raises(ValueError, match="nested deeper"):
+            rpc.loads(b'{"a":' * 5000 + b"1" + b"}" * 5000)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = b'{"jsonrpc":"2.0","id":1,"method":"x","params":{"s":"' + b"[{\\\"" * 300 + b'"}}'
+    assert rpc.nesting(text) == 2
+    assert rpc.loads(text)["params"]["s"].startswith('[{"')
+    assert rpc.nesting(b"[[1],[[2]]]") == 3
