@@ -92,6 +92,7 @@ class ColonyApp(App[None]):
         self.watch_path = watch_path
         self.remote = remote
         self.offer_node = offer_node  # builds a node to start here when none answers at first
+        self.dismissed = ""  # the banner text the operator dismissed
         self.ever_connected = False
         self.feed = Feed()
         self.hello: dict[str, Any] = {}
@@ -184,14 +185,17 @@ class ColonyApp(App[None]):
             self.run_worker(self.offer_to_start(offer), group="offer", exit_on_error=False)
         if state == "connected":
             self.ever_connected = True
+            self.dismissed = ""
             self.hello = as_dict(hello)
             self.sub_title = f"{short(self.hello.get('name', ''), 30)} · {short(self.hello.get('node', ''), 40)}"
             self.panels_supported = True
             self.poll_now()
 
     def show_error(self, message: str) -> None:
-        """Raise the error banner (the node sent something we cannot use)."""
-        self.banner = short(message, 300)
+        """Raise the error banner (the node sent something we cannot use), unless this one was dismissed."""
+        text = short(message, 300)
+        if text != self.dismissed:
+            self.banner = text
 
     @work(exclusive=True, group="poll")
     async def poll_now(self) -> None:
@@ -262,5 +266,5 @@ class ColonyApp(App[None]):
             self.action_show_help_panel()
 
     def action_dismiss_banner(self) -> None:
-        """Hide the error banner."""
-        self.banner = ""
+        """Hide the error banner; the same error stays hidden across reconnects until another appears."""
+        self.dismissed, self.banner = self.banner, ""
