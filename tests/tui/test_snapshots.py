@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakenode import FakeNode
+from fakenode import EVENTS, FakeNode
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -14,13 +14,14 @@ SIZE = (150, 40)
 
 
 async def settle(pilot: Pilot) -> None:
-    """Wait until the fake node's data is on screen."""
+    """Wait until the fake node's data and events have arrived and are on screen."""
     app = pilot.app
-    for _ in range(200):
-        if app.conn_state == "connected" and app.plugins and app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count:
+    for _ in range(400):
+        table_ready = app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count
+        if app.conn_state == "connected" and app.plugins and table_ready and app.feed.received >= len(EVENTS):
             break
         await pilot.pause(0.05)
-    await pilot.pause(0.3)
+    await pilot.pause(0.3)  # three frames of the activity log's 0.1 s drain
 
 
 def test_plugins_screen(snap_compare, short_dir: Path) -> None:
