@@ -148,7 +148,7 @@ class KernelMethods:
     async def plugins_list(self) -> list[dict[str, Any]]:
         """Every plugin: source, version, state, hooks, calls, latency, errors, quarantine reason."""
         host = self.kernel.host
-        host.refresh()
+        await host.refresh()
         return [host.describe(p) for p in sorted(host.plugins.values(), key=lambda p: p.name)]
 
     async def plugins_info(self, name: str) -> dict[str, Any]:
