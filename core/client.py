@@ -82,7 +82,6 @@ class Client:
         self._group: anyio.abc.TaskGroup | None = None
         self._closed: BaseException | None = None
         self._send_lock = anyio.Lock()
-        self.on_close: list[Any] = []
 
     async def __aenter__(self) -> Client:
         self._group = anyio.create_task_group()
@@ -223,8 +222,6 @@ class Client:
             pending.done.set()
         for sub in self._subs.values():
             sub._close()
-        for callback in self.on_close:
-            callback(reason)
 
     @property
     def closed(self) -> BaseException | None:
