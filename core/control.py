@@ -263,19 +263,26 @@ class ControlServer:
             if inspect.isawaitable(result):
                 result = await result
         except RPCError as exc:
-            self._audit(method, bound.arguments, exc.message)
+            self._audit(method, bound.arguments, session, exc.message)
             raise
         except Exception as exc:
             log.exception("RPC method %s failed", name)
             if method.owner != "kernel":
                 self.kernel.dispatcher.fail(method.owner, f"rpc {name}", exc, streak=False)
-            self._audit(method, bound.arguments, f"{type(exc).__name__}: {exc}")
+            self._audit(method, bound.arguments, session, f"{type(exc).__name__}: {exc}")
             raise RPCError(rpc.INTERNAL_ERROR, f"{name} failed: {type(exc).__name__}: {exc}"[:500]) from None
-        self._audit(method, bound.arguments, "")
+        self._audit(method, bound.arguments, session, "")
         return result
 
-    def _audit(self, method: rpc.Method, arguments: dict[str, Any], error: str) -> None:
+    def _audit(self, method: rpc.Method, arguments: dict[str, Any], session: Session, error: str) -> None:
         if method.destructive:
             params = {k: f"<{len(v)} chars>" if isinstance(v, str) and len(v) > 200 else v for k, v in arguments.items()}
-            data = {"method": method.name, "params": params, "ok": not error, "error": error}
+            data = {
+                "method": method.name,
+                "params": params,
+                "ok": not error,
+                "error": error,
+                "session": session.id,
+                "transport": session.transport,
+            }
             self.kernel.bus.publish(Notice("rpc.audit", data), source="control")

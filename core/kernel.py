@@ -164,5 +164,7 @@ class Kernel:
             "rpc_connections": self.control.connections,
             "store_commits": self.store.stats.commits,
             "store_operations": self.store.stats.operations,
+            "store_grows": self.store.stats.grows,
+            "store_failures": self.store.stats.failures,
             "uptime": round(time.time() - self.started_at, 3),
         }

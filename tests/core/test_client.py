@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from colony.core import rpc
-from colony.core.client import Client, Disconnected, ProtocolError, open_ssh, open_unix, ssh_command
+from colony.core.client import Client, Disconnected, ProtocolError, open_ssh, open_tcp, open_unix, ssh_command
 from colony.core.rpc import RPCError
 from colony.testing import RunningNode
 
@@ -418,3 +418,28 @@ async def test_open_ssh_reaches_a_node_through_the_bridge(node: RunningNode, tmp
             async with client.subscribe(["heartbeat.*"]) as events:
                 await client.call("node.tick")
                 assert (await events.__anext__())["topic"] == "heartbeat.tick"
+
+
+async def test_tcp_client_with_token_and_destructive_calls_are_audited_with_their_transport(tmp_path: Path) -> None:
+    config = {"control": {"tcp": "127.0.0.1:0", "token": "s3cret"}}
+    node = await trio.to_thread.run_sync(lambda: RunningNode(tmp_path, plugins=["pulse"], config=config).start())
+    try:
+        assert node.kernel is not None and node.kernel.tcp_port
+        async with await open_tcp("127.0.0.1", node.kernel.tcp_port) as client:
+            with pytest.raises(RPCError, match="wrong or missing token"):
+                await client.handshake(token="guess")
+            hello = await client.handshake(token="s3cret")
+            await client.call("node.status")  # not destructive: not audited
+            await client.call("plugins.reload", name="pulse")
+            with pytest.raises(RPCError, match="no plugin named"):
+                await client.call("plugins.unload", name="ghost")
+        await trio.to_thread.run_sync(lambda: node.call("plugins.reload", name="pulse"))
+        audits = [e["data"] for e in node.call("events.recent", limit=1000, topics=["rpc.audit"])]
+        assert [(a["method"], a["ok"], a["transport"]) for a in audits] == [
+            ("plugins.reload", True, "tcp"),
+            ("plugins.unload", False, "tcp"),
+            ("plugins.reload", True, "unix"),
+        ]
+        assert audits[0]["session"] == hello["session"] and "no plugin named 'ghost'" in audits[1]["error"]
+    finally:
+        await trio.to_thread.run_sync(node.stop)
