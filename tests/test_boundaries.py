@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
+
+from colony.core.manifest import manifest_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,9 +34,14 @@ def test_core_imports_no_plugin_tui_or_textual():
 
 
 def test_plugins_import_only_core_or_what_they_require():
+    requires = {ep.name: manifest_of(ep.load()).requires for ep in entry_points(group="colony") if ep.dist and ep.dist.name == "colony"}
     for path in (ROOT / "plugins").rglob("*.py"):
+        own = path.relative_to(ROOT / "plugins").parts[0]
         for name in imported_modules(path):
-            assert not name.startswith(("colony.tui", "textual")), f"{path}: {name}"
+            assert not name.startswith(("colony.tui", "textual", "rich")), f"{path}: {name}"
+            if name.startswith("colony.plugins."):
+                other = name.split(".")[2]
+                assert other == own or other in requires.get(own, ()), f"{path} imports plugin {other!r} without requiring it"
 
 
 def test_importing_core_and_running_a_node_never_imports_textual(tmp_path):
