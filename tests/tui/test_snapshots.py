@@ -6,9 +6,10 @@ from pathlib import Path
 
 from fakenode import EVENTS, FakeNode
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, RichLog
 
 from colony.tui.app import ColonyApp, unix_opener
+from colony.tui.plugins import PluginsScreen
 
 SIZE = (150, 40)
 
@@ -18,10 +19,14 @@ async def settle(pilot: Pilot) -> None:
     app = pilot.app
     for _ in range(400):
         table_ready = app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count
-        if app.conn_state == "connected" and app.plugins and table_ready and app.feed.received >= len(EVENTS):
+        logs = app.screen.query(RichLog)
+        # The fake node's events hold two plugin events, which the activity log shows.
+        logged = not logs or len(logs.first().lines) >= 2
+        if app.conn_state == "connected" and app.plugins and table_ready and app.feed.received >= len(EVENTS) and logged:
             break
         await pilot.pause(0.05)
-    await pilot.pause(0.3)  # three frames of the activity log's 0.1 s drain
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.1)
 
 
 def test_plugins_screen(snap_compare, short_dir: Path) -> None:
@@ -40,8 +45,10 @@ def test_readonly_plugins_screen(snap_compare, short_dir: Path) -> None:
 
 
 async def settle_after(pilot: Pilot, *keys: str) -> None:
-    """Press `keys` once the plugins table is filled, then let the screen settle."""
+    """Open the plugins screen, wait until its table and log are filled, then press the other `keys`."""
     await pilot.press("p")
+    while not isinstance(pilot.app.screen, PluginsScreen):
+        await pilot.pause(0.05)
     await settle(pilot)
     for key in keys[1:]:
         await pilot.press(key)
