@@ -12,6 +12,7 @@ from .context import PluginContext, Registrar, Registration, RegistrationError
 from .events import Envelope, Event, Notice
 from .heartbeat import Outcome, Step, Tick
 from .hookspecs import hookimpl
+from .http import Request, Response
 from .manifest import Manifest
 from .rpc import RPCError
 from .store import Namespace
@@ -28,6 +29,8 @@ __all__ = [
     "Outcome",
     "PluginContext",
     "RPCError",
+    "Request",
+    "Response",
     "Registrar",
     "Registration",
     "RegistrationError",

@@ -43,6 +43,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Registration]] = {}
+        self.generation = 0  # bumped on every change, so readers can cache what they derive
         self.listeners: list[Callable[[str], None]] = []
 
     def get(self, kind: str, key: str) -> Registration | None:
@@ -73,6 +74,7 @@ class Registry:
                 del self._items[reg.kind][reg.key]
         for reg in add:
             self._items.setdefault(reg.kind, {})[reg.key] = reg
+        self.generation += 1
         for kind in sorted({r.kind for r in (*remove, *add)}):
             for listener in tuple(self.listeners):
                 listener(kind)
@@ -120,6 +122,10 @@ class Registrar:
         """Add a data panel (gauges, series, tables or text) that the TUI draws."""
         self.add("panel", name, render, title=title or name)
 
+    def service(self, name: str, value: Any) -> None:
+        """Offer an object to the plugins that declare this one in `requires`."""
+        self.add("service", name, value)
+
     def commit(self, replacing: Iterable[Registration] = ()) -> None:
         """Apply held registrations (swapping out `replacing`) and stop staging."""
         self.registry.replace(replacing, self.held)
@@ -158,6 +164,24 @@ class PluginContext:
         sub = self._kernel.bus.subscribe(patterns, size)
         self._subscriptions.append(sub)
         return sub
+
+    def service(self, name: str) -> Any:
+        """The object another plugin offers as service `name`; only from plugins this one requires."""
+        reg = self._kernel.registry.get("service", name)
+        if reg is None:
+            raise LookupError(f"no plugin offers the service {name!r}")
+        if reg.owner != self.name and reg.owner not in self.manifest.requires:
+            raise LookupError(f"plugin {self.name!r} uses service {name!r} of plugin {reg.owner!r} without requiring it")
+        return reg.value
+
+    def registrations(self, kind: str) -> list[Registration]:
+        """Every plugin's registrations of `kind`, for the plugin that serves that kind (routes, panels...)."""
+        return self._kernel.registry.items(kind)
+
+    @property
+    def registry_generation(self) -> int:
+        """A number that changes whenever any registration changes."""
+        return self._kernel.registry.generation
 
     def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None) -> None:
         """Run `fn(*args)` in the plugin's nursery; a crash is reported, never propagated."""

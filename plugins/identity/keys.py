@@ -1,0 +1,87 @@
+"""Encrypted keystores and the `Signer` that signs with a key without ever handing it out."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.datastructures import SignedTransaction
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+
+PASSPHRASE_ENV = "COLONY_KEY_PASSPHRASE"
+
+
+class KeystoreError(RuntimeError):
+    """A keystore cannot be read, written or unlocked."""
+
+
+class Signer:
+    """Signs transactions and EIP-712 messages for one address; the key stays inside."""
+
+    __slots__ = ("__account", "address", "role")
+
+    def __init__(self, account: LocalAccount, role: str) -> None:
+        self.__account = account
+        self.address: str = account.address
+        self.role = role
+
+    def __repr__(self) -> str:
+        return f"Signer({self.role}, {self.address})"
+
+    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
+        """Sign a transaction dict."""
+        return self.__account.sign_transaction(tx)
+
+    def sign_typed_data(self, full_message: dict[str, Any]) -> bytes:
+        """Sign an EIP-712 message (domain, types, primaryType, message); 65 bytes, v = 27/28."""
+        return bytes(self.__account.sign_message(encode_typed_data(full_message=full_message)).signature)
+
+    def account(self) -> LocalAccount:
+        """The account itself, for libraries that insist on one (the x402 SDK's client signer)."""
+        return self.__account
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to a new file readable by its owner only, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def passphrase(folder: Path) -> str:
+    """The keystore passphrase: $COLONY_KEY_PASSPHRASE, else a secret generated once into `folder`."""
+    given = os.environ.get(PASSPHRASE_ENV)
+    if given:
+        return given
+    path = folder / "passphrase"
+    if not path.exists():
+        write_private(path, secrets.token_hex(32).encode())
+    if path.stat().st_mode & 0o077:
+        raise KeystoreError(f"{path} is readable by others; chmod 600 it")
+    return path.read_text().strip()
+
+
+def load_or_create(path: Path, secret: str, kdf: str, iterations: int) -> LocalAccount:
+    """Unlock the keystore at `path`, creating a fresh key there first if there is none."""
+    if not path.exists():
+        account = Account.create()
+        keystore = Account.encrypt(account.key, secret, kdf=kdf, iterations=iterations or None)
+        write_private(path, json.dumps(keystore).encode())
+        return account
+    if path.stat().st_mode & 0o077:
+        raise KeystoreError(f"{path} is readable by others; chmod 600 it")
+    try:
+        return Account.from_key(Account.decrypt(json.loads(path.read_text()), secret))
+    except ValueError as exc:
+        raise KeystoreError(f"cannot unlock {path}: {exc} (wrong {PASSPHRASE_ENV}?)") from None
+
