@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from .anvil import Anvil, AnvilUnavailable
 from .clock import FakeClock
 from .node import RunningNode
 
@@ -46,3 +47,14 @@ def running_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
     yield start
     for node in nodes:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def anvil_chain() -> Iterator[Anvil]:
+    """A real anvil chain (chain id 31337) shared by the session; installed from npm on first use."""
+    try:
+        chain = Anvil().start()
+    except AnvilUnavailable as exc:
+        pytest.fail(str(exc))
+    yield chain
+    chain.stop()
