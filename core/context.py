@@ -112,11 +112,17 @@ class Registrar:
             raise RegistrationError(f"RPC method {name!r} needs a namespace, like 'pulse.stats'")
         self.add("rpc", name, handler, destructive=destructive, doc=(handler.__doc__ or "").strip())
 
-    def route(self, method: str, path: str, handler: Callable[..., Any], *, price: int | None = None) -> None:
-        """Add an HTTP route to the node's public face (served by the gateway plugin)."""
+    def route(self, method: str, path: str, handler: Callable[..., Any], *, price: int | None = None, **meta: Any) -> None:
+        """Add an HTTP route to the node's public face (served by the gateway plugin).
+
+        `price` in atomic token units puts it behind the x402 paywall; `meta` carries extras the
+        gateway reads (`description`, `mime_type`, `settle_first`).
+        """
         if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
             raise RegistrationError("a route's price is a non-negative integer in atomic units")
-        self.add("route", f"{method.upper()} {path}", handler, price=price)
+        if not path.startswith("/") or not method.isalpha():
+            raise RegistrationError(f"a route needs an HTTP method and a path starting with '/', not {method!r} {path!r}")
+        self.add("route", f"{method.upper()} {path}", handler, price=price, **meta)
 
     def panel(self, name: str, render: Callable[[], Any], *, title: str = "") -> None:
         """Add a data panel (gauges, series, tables or text) that the TUI draws."""

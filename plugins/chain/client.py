@@ -139,15 +139,33 @@ class Chain:
         return self._lock(sender)
 
     async def broadcast(self, prepared: Prepared) -> str:
-        """Send a prepared transaction; resending the same one is harmless (same hash)."""
+        """Send a prepared transaction and advance the sender's nonce."""
         try:
-            await self.run(self.w3.eth.send_raw_transaction, prepared.raw)
-        except ChainError as exc:
-            if "already known" not in str(exc) and "AlreadyKnown" not in str(exc):
-                self._nonces.pop(prepared.sender, None)
-                raise
+            await self.resend(prepared.raw)
+        except ChainError:
+            self._nonces.pop(prepared.sender, None)
+            raise
         self._nonces[prepared.sender] = prepared.nonce + 1
         return prepared.hash
+
+    async def resend(self, raw: bytes) -> None:
+        """Send signed bytes; sending the same bytes again is harmless (the chain knows them already)."""
+        try:
+            await self.run(self.w3.eth.send_raw_transaction, raw)
+        except ChainError as exc:
+            if "already known" not in str(exc).lower() and "alreadyknown" not in str(exc).lower():
+                raise
+
+    async def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        """The transaction `tx_hash` if the chain knows it, mined or waiting."""
+
+        def look() -> dict[str, Any] | None:
+            try:
+                return dict(self.w3.eth.get_transaction(HexBytes(tx_hash)))
+            except TransactionNotFound:
+                return None
+
+        return await self.run(look)
 
     async def receipt(self, tx_hash: str, timeout: float | None = None) -> dict[str, Any] | None:
         """The receipt of `tx_hash`, waiting up to `timeout` (0 = only look); None if not mined yet."""

@@ -4,15 +4,18 @@
 @notice Each agent is an ERC-721 token ("AgentIdentity", "AGENT") whose token URI,
         the agentURI, points at the agent's registration file. Follows the
         ERC-8004 v1.0 ABI of erc-8004/erc-8004-contracts: the three `register`
-        overloads, setAgentURI, tokenURI, getMetadata/setMetadata, and the
+        overloads, setAgentURI, tokenURI, getMetadata/setMetadata,
+        setAgentWallet (EIP-712-signed), getAgentWallet/unsetAgentWallet,
+        ERC-721 transfers (both safeTransferFrom overloads), and the
         Registered / URIUpdated / MetadataSet events.
 @dev Vyper has no overloading by name. The overloads register(),
      register(string) and register(string,(string,bytes)[]) are one function
      with default arguments, which Vyper compiles into three ABI entries with
      the standard selectors 0x1aa3a008, 0xf2c298be and 0x8ea42286.
+     safeTransferFrom(address,address,uint256[,bytes]) is built the same way.
      agentIds start at 0, as in the reference implementation.
-     Not implemented: setAgentWallet (EIP-712-signed wallet change) and
-     safeTransferFrom; getAgentWallet and unsetAgentWallet are.
+     setAgentWallet accepts EOA signatures only: a contract wallet (ERC-1271)
+     cannot be set.
 """
 
 # ---------------------------------------------------------------- interfaces
@@ -31,6 +34,18 @@ MAX_ENTRIES: constant(uint256) = 16
 
 AGENT_WALLET_KEY: constant(String[11]) = "agentWallet"
 ERC721_RECEIVED: constant(bytes4) = 0x150b7a02
+
+EIP712_DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+EIP712_NAME: constant(String[23]) = "ERC8004IdentityRegistry"
+EIP712_VERSION: constant(String[1]) = "1"
+AGENT_WALLET_SET_TYPEHASH: constant(bytes32) = keccak256(
+    "AgentWalletSet(uint256 agentId,address newWallet,address owner,uint256 deadline)"
+)
+MAX_DEADLINE_DELAY: constant(uint256) = 300  # seconds: a signed wallet change is valid 5 minutes at most
+# Upper bound for `s` in a non-malleable secp256k1 signature (EIP-2).
+SECP256K1_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 # ---------------------------------------------------------------- types & events
 
@@ -159,22 +174,39 @@ def setApprovalForAll(operator: address, approved: bool):
     log ApprovalForAll(owner=msg.sender, operator=operator, approved=approved)
 
 
+@internal
+def _transfer(sender: address, receiver: address, token_id: uint256):
+    owner: address = self._require_owned(token_id)
+    assert owner == sender, "sender is not the owner"
+    assert receiver != empty(address), "transfer to zero address"
+    assert self._is_authorized(owner, msg.sender, token_id), "not authorized"
+    self.getApproved[token_id] = empty(address)
+    self._balances[sender] -= 1
+    self._balances[receiver] += 1
+    self._owners[token_id] = receiver
+    log Transfer(sender=sender, receiver=receiver, tokenId=token_id)
+    # As in the reference, a verified wallet does not pass to a new owner.
+    if sender != receiver and len(self._metadata[token_id][AGENT_WALLET_KEY]) != 0:
+        self._set_metadata(token_id, AGENT_WALLET_KEY, b"")
+
+
 @external
 def transferFrom(sender: address, receiver: address, tokenId: uint256):
     """
-    @notice Move an agent to a new owner. As in the reference, the agentWallet
-            metadata is cleared on transfer.
+    @notice Move an agent to a new owner; the agentWallet is cleared.
     """
-    owner: address = self._require_owned(tokenId)
-    assert owner == sender, "sender is not the owner"
-    assert receiver != empty(address), "transfer to zero address"
-    assert self._is_authorized(owner, msg.sender, tokenId), "not authorized"
-    self.getApproved[tokenId] = empty(address)
-    self._balances[sender] -= 1
-    self._balances[receiver] += 1
-    self._owners[tokenId] = receiver
-    self._metadata[tokenId][AGENT_WALLET_KEY] = b""
-    log Transfer(sender=sender, receiver=receiver, tokenId=tokenId)
+    self._transfer(sender, receiver, tokenId)
+
+
+@external
+def safeTransferFrom(sender: address, receiver: address, tokenId: uint256, data: Bytes[1024] = b""):
+    """
+    @notice transferFrom, and a contract receiver must accept the token.
+    """
+    self._transfer(sender, receiver, tokenId)
+    if receiver.is_contract:
+        ret: bytes4 = extcall ERC721Receiver(receiver).onERC721Received(msg.sender, sender, tokenId, data)
+        assert ret == ERC721_RECEIVED, "receiver rejected the token"
 
 
 # ---------------------------------------------------------------- registration
@@ -275,3 +307,45 @@ def unsetAgentWallet(agentId: uint256):
     owner: address = self._require_owned(agentId)
     assert self._is_authorized(owner, msg.sender, agentId), "not authorized"
     self._set_metadata(agentId, AGENT_WALLET_KEY, b"")
+
+
+@internal
+@view
+def _domain_separator() -> bytes32:
+    # Computed on every call so that it always follows the current chain id.
+    return keccak256(
+        abi_encode(EIP712_DOMAIN_TYPEHASH, keccak256(EIP712_NAME), keccak256(EIP712_VERSION), chain.id, self)
+    )
+
+
+@external
+@view
+def DOMAIN_SEPARATOR() -> bytes32:
+    return self._domain_separator()
+
+
+@external
+def setAgentWallet(agentId: uint256, newWallet: address, deadline: uint256, signature: Bytes[65]):
+    """
+    @notice Set the agent's payment wallet; the owner (or an operator) sends it,
+            and `newWallet` proves control with an EIP-712 AgentWalletSet
+            signature whose deadline is at most 5 minutes ahead.
+    """
+    assert newWallet != empty(address), "bad wallet"
+    assert block.timestamp <= deadline, "expired"
+    assert deadline <= block.timestamp + MAX_DEADLINE_DELAY, "deadline too far"
+    owner: address = self._require_owned(agentId)
+    assert self._is_authorized(owner, msg.sender, agentId), "not authorized"
+    assert not newWallet.is_contract, "contract wallets are not supported"
+    assert len(signature) == 65, "signature must be 65 bytes"
+    r: bytes32 = extract32(signature, 0)
+    s: bytes32 = extract32(signature, 32)
+    v: uint8 = convert(slice(signature, 64, 1), uint8)
+    if v < 27:
+        v += 27
+    assert v == 27 or v == 28, "invalid signature v"
+    assert convert(s, uint256) <= SECP256K1_HALF_N, "invalid signature s"
+    struct_hash: bytes32 = keccak256(abi_encode(AGENT_WALLET_SET_TYPEHASH, agentId, newWallet, owner, deadline))
+    digest: bytes32 = keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
+    assert ecrecover(digest, v, r, s) == newWallet, "invalid wallet sig"
+    self._set_metadata(agentId, AGENT_WALLET_KEY, concat(b"", convert(newWallet, bytes20)))

@@ -4,12 +4,14 @@
 @notice Clients leave signed-value feedback (value + decimals, two string tags,
         an endpoint, a feedback file URI and hash) about agents of an ERC-8004
         Identity Registry. Follows the v1.0 ABI: giveFeedback, revokeFeedback,
-        getSummary, readFeedback, getClients, getLastIndex, getIdentityRegistry.
+        appendResponse, getSummary, readFeedback, getClients, getLastIndex,
+        getResponseCount, getIdentityRegistry.
 @dev getSummary averages the matching, non-revoked feedback of the given
      (non-empty) client list. Values are normalised to 18 decimals, averaged,
      and returned in the largest `valueDecimals` among the entries counted, so
      feedback that all uses the same decimals averages exactly in those decimals.
-     Not implemented: appendResponse / getResponseCount, readAllFeedback.
+     getResponseCount counts at most MAX_RESPONDERS distinct responders per
+     feedback entry. Not implemented: readAllFeedback.
 """
 
 interface IdentityRegistry:
@@ -22,6 +24,8 @@ MAX_URI: constant(uint256) = 1024
 MAX_CLIENTS: constant(uint256) = 1024
 MAX_QUERY_CLIENTS: constant(uint256) = 128
 MAX_DECIMALS: constant(uint8) = 18
+MAX_RESPONDERS: constant(uint256) = 256
+MAX_INDEX: constant(uint64) = 4096  # feedback entries per (agent, client) that reads walk
 
 struct Feedback:
     value: int128
@@ -48,6 +52,14 @@ event FeedbackRevoked:
     clientAddress: indexed(address)
     feedbackIndex: indexed(uint64)
 
+event ResponseAppended:
+    agentId: indexed(uint256)
+    clientAddress: indexed(address)
+    feedbackIndex: uint64
+    responder: indexed(address)
+    responseURI: String[MAX_URI]
+    responseHash: bytes32
+
 _identity: IdentityRegistry
 
 # agentId => client => feedbackIndex (from 1) => feedback
@@ -56,6 +68,10 @@ _feedback: HashMap[uint256, HashMap[address, HashMap[uint64, Feedback]]]
 _last_index: HashMap[uint256, HashMap[address, uint64]]
 # agentId => clients that ever gave feedback, in order of first feedback
 _clients: HashMap[uint256, DynArray[address, MAX_CLIENTS]]
+# agentId => client => feedbackIndex => responder => responses appended
+_response_count: HashMap[uint256, HashMap[address, HashMap[uint64, HashMap[address, uint64]]]]
+# agentId => client => feedbackIndex => responders, in order of first response
+_responders: HashMap[uint256, HashMap[address, HashMap[uint64, DynArray[address, MAX_RESPONDERS]]]]
 
 
 @deploy
@@ -125,6 +141,81 @@ def revokeFeedback(agentId: uint256, feedbackIndex: uint64):
 
 
 @external
+def appendResponse(
+    agentId: uint256,
+    clientAddress: address,
+    feedbackIndex: uint64,
+    responseURI: String[MAX_URI],
+    responseHash: bytes32,
+):
+    """
+    @notice Anyone may append a response (a URI and its hash) to a feedback entry.
+    """
+    assert feedbackIndex >= 1 and feedbackIndex <= self._last_index[agentId][clientAddress], "no such feedback"
+    assert len(responseURI) > 0, "empty URI"
+    if self._response_count[agentId][clientAddress][feedbackIndex][msg.sender] == 0:
+        self._responders[agentId][clientAddress][feedbackIndex].append(msg.sender)
+    self._response_count[agentId][clientAddress][feedbackIndex][msg.sender] += 1
+    log ResponseAppended(
+        agentId=agentId,
+        clientAddress=clientAddress,
+        feedbackIndex=feedbackIndex,
+        responder=msg.sender,
+        responseURI=responseURI,
+        responseHash=responseHash,
+    )
+
+
+@internal
+@view
+def _count_responses(
+    agent_id: uint256, client: address, index: uint64, responders: DynArray[address, MAX_QUERY_CLIENTS]
+) -> uint64:
+    count: uint64 = 0
+    if len(responders) == 0:
+        for responder: address in self._responders[agent_id][client][index]:
+            count += self._response_count[agent_id][client][index][responder]
+    else:
+        for responder: address in responders:
+            count += self._response_count[agent_id][client][index][responder]
+    return count
+
+
+@internal
+@view
+def _count_client_responses(
+    agent_id: uint256, client: address, responders: DynArray[address, MAX_QUERY_CLIENTS]
+) -> uint64:
+    count: uint64 = 0
+    for i: uint64 in range(1, self._last_index[agent_id][client] + 1, bound=MAX_INDEX):
+        count += self._count_responses(agent_id, client, i, responders)
+    return count
+
+
+@external
+@view
+def getResponseCount(
+    agentId: uint256,
+    clientAddress: address,
+    feedbackIndex: uint64,
+    responders: DynArray[address, MAX_QUERY_CLIENTS],
+) -> uint64:
+    """
+    @notice Responses to one feedback entry; feedbackIndex 0 counts all of a
+            client's entries, and the zero client counts every client's. An
+            empty `responders` list counts every responder.
+    """
+    if clientAddress == empty(address):
+        count: uint64 = 0
+        for client: address in self._clients[agentId]:
+            count += self._count_client_responses(agentId, client, responders)
+        return count
+    if feedbackIndex == 0:
+        return self._count_client_responses(agentId, clientAddress, responders)
+    return self._count_responses(agentId, clientAddress, feedbackIndex, responders)
+
+
+@external
 @view
 def readFeedback(
     agentId: uint256, clientAddress: address, feedbackIndex: uint64
@@ -173,7 +264,7 @@ def getSummary(
     decimals: uint8 = 0
     for client: address in clientAddresses:
         last: uint64 = self._last_index[agentId][client]
-        for i: uint64 in range(1, last + 1, bound=4096):
+        for i: uint64 in range(1, last + 1, bound=MAX_INDEX):
             fb: Feedback = self._feedback[agentId][client][i]
             if fb.isRevoked:
                 continue

@@ -1,0 +1,160 @@
+"""gateway: the node's public HTTP server, with x402 payments and an embedded facilitator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from colony.core import Manifest, Option, PluginContext, Registrar, Request, Response
+from colony.plugins.chain import Chain, ChainError
+
+from .app import Gateway
+from .facilitator import Facilitator
+from .facilitator_http import FacilitatorAPI
+from .paywall import Paywall, Terms
+from .routing import Route, Router
+from .settlement import SettlementBook
+from .wire import Offer
+
+PLUGIN = Manifest(
+    name="gateway",
+    version="1.0.0",
+    requires=("chain", "identity"),
+    description="Serves the node's HTTP routes on port 4023; priced ones are paid with x402 and settled by the embedded facilitator.",
+    config={
+        "host": Option("127.0.0.1", "Address the HTTP server listens on (0.0.0.0 for every interface)."),
+        "port": Option(4023, "Port of the HTTP server (0 picks a free one)."),
+        "public_url": Option("", "The URL clients reach this node at, used in payment offers; empty uses the request's Host."),
+        "max_body": Option(10 * 1024 * 1024, "Largest request body accepted, in bytes."),
+        "handler_timeout": Option(30.0, "Seconds a route handler may run before the client gets a 504."),
+        "cors_origins": Option("*", "Comma-separated origins allowed by CORS ('*' for any)."),
+        "max_timeout": Option(300, "maxTimeoutSeconds offered to payers: how long a signed payment stays valid."),
+        "simulate": Option(True, "Simulate each transfer with eth_call while verifying (catches used nonces and low balances)."),
+        "settle_first": Option(False, "Settle every payment before running its handler (routes can ask with settle_first=True)."),
+        "facilitator_open": Option(True, "Settle at /facilitator/settle for any payTo; false limits it to this node's wallet."),
+    },
+)
+
+_state: dict[str, Any] = {}
+
+
+def colony_register(registrar: Registrar) -> None:
+    registrar.route("GET", "/health", health)
+    registrar.route("GET", "/metrics", metrics)
+
+
+async def colony_start(ctx: PluginContext) -> None:
+    chain: Chain = ctx.service("chain")
+    wallet, facilitator_signer = ctx.service("wallet"), ctx.service("facilitator")
+    token = chain.contract("token")
+    name, version = await chain.run(lambda: (token.functions.name().call(), token.functions.version().call()))
+    facilitator = Facilitator(chain, facilitator_signer, SettlementBook(ctx.store), simulate=bool(ctx.config["simulate"]))
+    paywall = Paywall(facilitator, chain.chain_id)
+    api = FacilitatorAPI(facilitator, bool(ctx.config["facilitator_open"]), wallet.address)
+    for method, path, handler in api.handlers():
+        ctx.registrar.route(method, path, handler)
+    cached: dict[int, Router] = {}
+
+    def routes() -> Router:
+        generation = ctx.registry_generation
+        if generation not in cached:
+            cached.clear()
+            cached[generation] = Router(ctx.registrations("route"))
+        return cached[generation]
+
+    def terms(route: Route, request: Request) -> Terms:
+        base = str(ctx.config["public_url"]).rstrip("/") or request.base_url
+        offer = Offer(
+            scheme="exact", network=chain.network, amount=int(route.price or 0), asset=token.address, pay_to=wallet.address,
+            max_timeout=int(ctx.config["max_timeout"]), extra={"name": name, "version": version},
+            description=str(route.meta.get("description", "")), mime_type=str(route.meta.get("mime_type", "")),
+        )
+        settle_first = bool(route.meta.get("settle_first", ctx.config["settle_first"]))
+        return Terms([offer], base + request.path, settle_first, offer.description)
+
+    gateway = Gateway(
+        routes, terms, paywall,
+        max_body=int(ctx.config["max_body"]), handler_timeout=float(ctx.config["handler_timeout"]), origins=str(ctx.config["cors_origins"]),
+    )
+    _state.update(chain=chain, gateway=gateway, paywall=paywall, facilitator=facilitator, ctx=ctx, stopped=trio.Event())
+    config = HypercornConfig()
+    config.bind = [f"{ctx.config['host']}:{ctx.config['port']}"]
+    config.accesslog = None
+    config.errorlog = None
+    assert ctx.nursery is not None
+    _state["binds"] = await ctx.nursery.start(_serve, gateway, config, ctx)
+    ctx.log.info("gateway listening on %s", ", ".join(_state["binds"]))
+    ctx.registrar.rpc("gateway.info", gateway_info)
+    ctx.start_task(reconcile_pending, facilitator)
+
+
+async def _serve(gateway: Gateway, config: HypercornConfig, ctx: PluginContext, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run hypercorn until the plugin stops; a server failure is reported, never raised into the node."""
+    try:
+        await serve(gateway, config, shutdown_trigger=_state["stopped"].wait, task_status=task_status)
+    except Exception as exc:
+        ctx.hooks.fail(ctx.name, "http server", exc)
+
+
+async def colony_stop(ctx: PluginContext) -> None:
+    if "stopped" in _state:
+        _state["stopped"].set()
+    _state.clear()
+
+
+async def reconcile_pending(facilitator: Facilitator) -> None:
+    """At start, settle the books on payments broadcast before a crash."""
+    for record in facilitator.book.pending():
+        await facilitator.reconcile(record, timeout=0)
+
+
+async def health(request: Request) -> Any:
+    """Liveness: 200 when the chain answers, 503 otherwise."""
+    chain: Chain | None = _state.get("chain")
+    if chain is None:
+        return Response.json({"status": "starting"}, 503)
+    try:
+        block = await chain.block_number()
+    except ChainError as exc:
+        return Response.json({"status": "degraded", "chain": str(exc)}, 503)
+    return {"status": "ok", "network": chain.network, "block": block, "pending_settlements": len(_state["facilitator"].book.pending())}
+
+
+async def metrics(request: Request) -> Any:
+    """Every plugin's `colony_metrics` gauges in the Prometheus text format."""
+    ctx: PluginContext | None = _state.get("ctx")
+    lines = []
+    if ctx is not None:
+        for plugin, values in await ctx.hooks.collect("colony_metrics"):
+            for key, value in sorted((values or {}).items()):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    metric = f"colony_{plugin}_{key}".replace("-", "_").replace(".", "_")
+                    lines.append(f"# TYPE {metric} gauge\n{metric} {value}")
+    return Response.text("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+def colony_metrics() -> dict[str, float]:
+    gateway: Gateway | None = _state.get("gateway")
+    paywall: Paywall | None = _state.get("paywall")
+    if gateway is None or paywall is None:
+        return {}
+    ledger, traffic = paywall.ledger, gateway.traffic
+    return {
+        "requests": traffic.requests,
+        "handler_errors": traffic.handler_errors,
+        "paid": ledger.paid,
+        "refused": ledger.refused,
+        "revenue": ledger.revenue,
+        "failed_settlements": ledger.failed_settlements,
+        "pending_settlements": ledger.pending_settlements,
+    }
+
+
+async def gateway_info() -> dict[str, Any]:
+    """Where the gateway listens, its priced routes, and its counters."""
+    gateway: Gateway = _state["gateway"]
+    routes = [{"route": f"{r.method} {r.template}", "price": r.price, "owner": r.owner} for r in gateway.routes().routes]
+    return {"listening": _state["binds"], "routes": routes, "metrics": colony_metrics(), "facilitator": _state["facilitator"].signer.address}

@@ -1,0 +1,80 @@
+"""The settlement book: one persistent record per (payer, nonce), written before anything is broadcast."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import trio
+
+from colony.core import Namespace
+
+PENDING, SETTLED, FAILED = "pending", "settled", "failed"
+
+
+@dataclass
+class Record:
+    """What happened to one authorization: its transaction, outcome and whether content went out."""
+
+    payer: str
+    nonce: str
+    network: str
+    amount: int
+    pay_to: str
+    state: str = PENDING
+    transaction: str = ""
+    raw: str = ""  # the signed transaction, so a retry can resend the very same one
+    reason: str = ""
+    delivered: bool = False
+    valid_before: int = 0
+    route: str = ""
+    created: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the store."""
+        return asdict(self)
+
+
+def key_of(payer: str, nonce: str) -> str:
+    """The store key of an authorization."""
+    return f"settle/{payer.lower()}/{nonce.lower()}"
+
+
+class SettlementBook:
+    """Records in the gateway's store, and an in-flight lock per authorization."""
+
+    def __init__(self, store: Namespace) -> None:
+        self.store = store
+        self._locks: dict[str, tuple[trio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def locked(self, payer: str, nonce: str) -> AsyncIterator[None]:
+        """Hold the one lock of (payer, nonce); concurrent copies of a payment queue here."""
+        key = key_of(payer, nonce)
+        lock, users = self._locks.get(key, (trio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def get(self, payer: str, nonce: str) -> Record | None:
+        """The record of an authorization, if it was ever settled or tried."""
+        data = self.store.get(key_of(payer, nonce))
+        return Record(**data) if data else None
+
+    async def put(self, record: Record) -> None:
+        """Write a record durably (LMDB commit) before the caller goes on."""
+        await self.store.put(key_of(record.payer, record.nonce), record.to_dict())
+
+    def pending(self) -> list[Record]:
+        """Every record whose outcome is not known yet."""
+        return [Record(**v) for _, v in self.store.scan("settle/") if v.get("state") == PENDING]
