@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
-
-import httpx
 
 PACKAGE = "@foundry-rs/anvil"
 CACHE = Path(os.environ.get("COLONY_TOOLS", Path.home() / ".cache" / "colony" / "tools"))
@@ -64,13 +64,16 @@ class Anvil:
             try:
                 self.rpc("eth_chainId")
                 return self
-            except httpx.HTTPError:
+            except OSError:
                 time.sleep(0.05)
         raise AnvilUnavailable("anvil did not answer within 30 s")
 
     def rpc(self, method: str, *params: object) -> object:
         """One JSON-RPC call (for test controls such as evm_mine and evm_setAutomine)."""
-        reply = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=10).json()
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            reply = json.loads(answer.read())
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]
