@@ -23,6 +23,17 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
+def storable(value: Any) -> Any:
+    """`value` with integers msgpack cannot hold (beyond 64 bits, such as token amounts) as strings."""
+    if isinstance(value, dict):
+        return {key: storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
     """sha256 of an entry's canonical form without its own hash."""
     body = {key: value for key, value in entry.items() if key != "hash"}
@@ -70,7 +81,7 @@ class AuditLog:
             "topic": topic,
             "source": source,
             # Round-trip through JSON so what is hashed is exactly what verify will read back.
-            "data": json.loads(canonical(data)),
+            "data": storable(json.loads(canonical(data))),
             "prev": self.head,
         }
         entry["hash"] = entry_hash(entry)

@@ -55,16 +55,21 @@ def discover(dropin_dir: Path | None) -> dict[str, Source]:
     return found
 
 
-def import_fresh(source: Source) -> tuple[ModuleType, dict[str, ModuleType]]:
+def import_fresh(source: Source, reuse: bool = False) -> tuple[ModuleType, dict[str, ModuleType]]:
     """Import a new copy of the plugin's code, leaving `sys.modules` as it was.
 
     Returns the module and the `sys.modules` entries that the copy needs installed
-    while it runs; the old copy keeps its own until the switch.
+    while it runs; the old copy keeps its own until the switch. With `reuse` (a first load) it is
+    a plain import: the plugin and the plugins that require it share one copy, so that, say,
+    its exception classes match.
     """
     if source.kind == "file":
         return _import_file(Path(source.target))
     name = source.target.split(":")[0]
     owned = lambda key: key == name or key.startswith(name + ".")  # noqa: E731
+    if reuse:
+        module = importlib.import_module(name)
+        return module, {key: sys.modules[key] for key in list(sys.modules) if owned(key)}
     saved = {key: sys.modules.pop(key) for key in list(sys.modules) if owned(key)}
     importlib.invalidate_caches()
     try:

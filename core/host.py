@@ -284,7 +284,8 @@ class Host:
         """Import, read the manifest, check config and validate hooks; nothing runs yet."""
         plugin = Plugin(name, source, STARTING, pm_name=pm_name)
         try:
-            module, plugin.modules = discovery.import_fresh(source)
+            # A first load shares the copy a dependent may have imported already; a swap never does.
+            module, plugin.modules = discovery.import_fresh(source, reuse=pm_name == name)
         except BaseException as exc:  # a plugin's import may raise anything, SystemExit included
             if isinstance(exc, (KeyboardInterrupt, trio.Cancelled)):
                 raise

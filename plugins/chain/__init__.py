@@ -68,7 +68,8 @@ def connect(config: dict[str, Any]) -> Chain:
 
         # eth-tester is not thread-safe: one worker thread serialises every call.
         return Chain(Web3(EthereumTesterProvider()), timeout=timeout, receipt_timeout=receipts, threads=1, dev=True)
-    w3 = Web3(Web3.HTTPProvider(config["url"], request_kwargs={"timeout": timeout}))
+    # Caching lets web3 ask for the chain id once, not twice per call (validation middleware).
+    w3 = Web3(Web3.HTTPProvider(config["url"], request_kwargs={"timeout": timeout}, cache_allowed_requests=True))
     dev = bool(w3.eth.accounts) if config["url"].startswith(("http://127.", "http://localhost")) else False
     return Chain(w3, timeout=timeout, receipt_timeout=receipts, threads=int(config["threads"]), dev=dev)
 
