@@ -8,9 +8,13 @@ import trio
 from web3 import Web3
 
 from colony.core import Manifest, Option, PluginContext, RPCError
+from colony.core.http import Request, Response
+from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED
 from colony.plugins.chain import Chain, ChainError, dev_fund
 
+from .erc8004 import Agent
 from .keys import Signer, load_or_create, passphrase
+from .registration import WELL_KNOWN, short_uri
 
 PLUGIN = Manifest(
     name="identity",
@@ -25,6 +29,13 @@ PLUGIN = Manifest(
         "fund_gas": Option(10**18, "On a dev chain, top the wallet and facilitator up to this much gas (wei)."),
         "faucet_below": Option(10_000_000, "On Tempo, ask the faucet only while the wallet holds less than this (10 pathUSD)."),
         "faucet_attempts": Option(3, "On Tempo, how many times to ask the faucet, backing off 1, 2, 4... seconds."),
+        "name": Option("", "The agent's name in its ERC-8004 registration file (empty: 'colony' and the node id's first 8 characters)."),
+        "description": Option("A colony agent: autonomous services paid over x402.", "The agent's description in its registration file."),
+        "image": Option("", "URL of the agent's image in its registration file."),
+        "public_url": Option("http://127.0.0.1:4023", "The node's public base URL: the 'web' service and the base of every paid route's endpoint."),
+        "uri_mode": Option("data", "agentURI form: 'data' puts the file on-chain as a base64 data: URI; 'url' points at public_url + /.well-known/agent-registration.json."),
+        "refresh": Option(10.0, "Seconds between checks that republish a changed registration file and scan the registry for peers."),
+        "from_block": Option(0, "First block searched for Registered and URIUpdated logs; set it to the registry's deployment block on long chains."),
     },
 )
 
@@ -53,10 +64,18 @@ async def colony_start(ctx: PluginContext) -> None:
     ctx.registrar.rpc("wallet.info", wallet_info)
     ctx.registrar.rpc("wallet.send", wallet_send, destructive=True)
     ctx.registrar.panel("wallet", wallet_panel, title="Wallet")
+    agent = Agent(ctx, chain, _state["wallet"])
+    _state["agent"] = agent
+    ctx.registrar.route("GET", WELL_KNOWN, registration_file)
+    ctx.registrar.rpc("identity.info", identity_info)
+    ctx.registrar.rpc("identity.register", identity_register, destructive=True)
+    ctx.registrar.rpc("identity.peers", identity_peers)
+    ctx.registrar.panel("identity", identity_panel, title="Identity")
     if chain.dev:
         await fund_dev(chain, ctx.config)
     elif chain.chain_id == 42431:
         ctx.start_task(ask_faucet, chain, ctx)
+    ctx.start_task(agent.run)
 
 
 async def colony_stop(ctx: PluginContext) -> None:
@@ -125,4 +144,64 @@ async def wallet_panel() -> dict[str, Any]:
     return {
         "gauges": {"balance": info["balance"], "gas": info["gas"], "facilitator_gas": info["facilitator_gas"]},
         "text": f"wallet {info['address']}\nfacilitator {info['facilitator']}\n{info['network']} token {info['token']}",
+    }
+
+
+def _agent() -> Agent:
+    agent: Agent | None = _state.get("agent")
+    if agent is None:
+        raise RPCError(OPERATION_FAILED, "the identity plugin is not running")
+    return agent
+
+
+async def registration_file(request: Request) -> Response:
+    """GET /.well-known/agent-registration.json: the node's current ERC-8004 registration file."""
+    return Response.json(_agent().document())
+
+
+async def identity_info() -> dict[str, Any]:
+    """The node's ERC-8004 agent: id (null until registered), registry, agentURI, registration file, transaction, and whether the URI is current."""
+    agent = _agent()
+    record = agent.record() or {}
+    return {
+        "agent_id": record.get("agent_id"),
+        "owner": agent.wallet.address,
+        "network": agent.chain.network,
+        "registry": agent.agent_registry,
+        "registry_address": agent.registry.address,
+        "agent_uri": record.get("uri"),
+        "registration": agent.document(),
+        "transaction": record.get("transaction"),
+        "published": agent.published(),
+        "peers": len(agent.peers()),
+    }
+
+
+async def identity_register() -> dict[str, Any]:
+    """Find the node's agent or mint it, then publish a changed registration file; returns identity.info."""
+    agent = _agent()
+    try:
+        await agent.ensure()
+        await agent.sync()
+    except RuntimeError as exc:  # ChainError or IdentityError
+        raise RPCError(OPERATION_FAILED, f"identity.register failed: {exc}") from None
+    return await identity_info()
+
+
+async def identity_peers(limit: int | None = None) -> list[dict[str, Any]]:
+    """Other agents found in the registry's logs, by agentId: agentId, owner, uri and name; at most `limit`."""
+    if limit is not None and limit < 1:
+        raise RPCError(INVALID_PARAMS, "invalid params for identity.peers: 'limit' must be a positive integer")
+    return _agent().peers()[:limit]
+
+
+def identity_panel() -> dict[str, Any]:
+    """The identity panel: peer count as a gauge; agent id, registry and agentURI as text."""
+    agent = _agent()
+    record = agent.record()
+    uri = "" if record is None else short_uri(record["uri"])
+    agent_id = "not registered yet" if record is None else str(record["agent_id"])
+    return {
+        "gauges": {"peers": len(agent.peers())},
+        "text": f"agent {agent_id}\nregistry {agent.agent_registry}\nuri {uri}",
     }

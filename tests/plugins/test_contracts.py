@@ -373,3 +373,138 @@ def test_reputation_feedback_and_summary(w3: Web3) -> None:
         give(client_a, 1, decimals=19)
     with pytest.raises(REVERTS):  # no such agent
         reputation.functions.giveFeedback(5, 1, 0, "", "", "", "", b"\x00" * 32).transact({"from": client_a})
+
+
+ZERO = "0x" + "0" * 40
+NEW_WALLET = Account.from_key(b"\x33" * 32)
+
+
+def sign_wallet_set(registry: Contract, agent_id: int, owner: str, deadline: int, key: bytes = NEW_WALLET.key) -> bytes:
+    """An EIP-712 AgentWalletSet signature by `key` (the new wallet)."""
+    domain = {"name": "ERC8004IdentityRegistry", "version": "1", "chainId": registry.w3.eth.chain_id, "verifyingContract": registry.address}
+    types = {
+        "AgentWalletSet": [
+            {"name": "agentId", "type": "uint256"},
+            {"name": "newWallet", "type": "address"},
+            {"name": "owner", "type": "address"},
+            {"name": "deadline", "type": "uint256"},
+        ]
+    }
+    message = {"agentId": agent_id, "newWallet": NEW_WALLET.address, "owner": owner, "deadline": deadline}
+    return bytes(Account.sign_typed_data(key, domain, types, message).signature)
+
+
+def latest_time(w3: Web3) -> int:
+    """The timestamp of the latest block."""
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def test_set_agent_wallet_needs_the_new_wallets_signature(w3: Web3) -> None:
+    registry = deploy(w3, "identity")
+    owner, stranger = w3.eth.accounts[1], w3.eth.accounts[2]
+    registry.functions.register("ipfs://a").transact({"from": owner})  # agentId 0
+    registry.functions.register("ipfs://b").transact({"from": owner})  # agentId 1
+    deadline = latest_time(w3) + 120
+    good = sign_wallet_set(registry, 0, owner, deadline)
+    rejected = [
+        (stranger, 0, deadline, good),  # only the owner or an operator may send it
+        (owner, 1, deadline, good),  # signed for another agent
+        (owner, 0, deadline, sign_wallet_set(registry, 0, stranger, deadline)),  # names another owner
+        (owner, 0, deadline, sign_wallet_set(registry, 0, owner, deadline, key=b"\x44" * 32)),  # not the wallet's key
+        (owner, 0, latest_time(w3) - 1, sign_wallet_set(registry, 0, owner, latest_time(w3) - 1)),  # expired
+        (owner, 0, latest_time(w3) + 3600, sign_wallet_set(registry, 0, owner, latest_time(w3) + 3600)),  # over 5 minutes ahead
+        (owner, 0, deadline, good[:64]),  # truncated
+    ]
+    for sender, agent_id, when, signature in rejected:
+        with pytest.raises(REVERTS):
+            registry.functions.setAgentWallet(agent_id, NEW_WALLET.address, when, signature).transact({"from": sender})
+    assert registry.functions.getAgentWallet(0).call() == owner
+
+    receipt = w3.eth.wait_for_transaction_receipt(
+        registry.functions.setAgentWallet(0, NEW_WALLET.address, deadline, good).transact({"from": owner})
+    )
+    (event,) = registry.events.MetadataSet().process_receipt(receipt, errors=DISCARD)
+    assert (event.args.agentId, event.args.metadataKey, event.args.metadataValue) == (0, "agentWallet", bytes.fromhex(NEW_WALLET.address[2:]))
+    assert registry.functions.getAgentWallet(0).call() == NEW_WALLET.address
+    assert registry.functions.getAgentWallet(1).call() == owner
+    separator = registry.functions.DOMAIN_SEPARATOR().call()
+    assert separator == keccak(
+        keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+        + keccak(b"ERC8004IdentityRegistry") + keccak(b"1") + w3.eth.chain_id.to_bytes(32, "big") + bytes(12) + bytes.fromhex(registry.address[2:])
+    )
+
+
+def test_safe_transfer_from_both_overloads_and_the_wallet_is_cleared(w3: Web3, token: Contract) -> None:
+    registry = deploy(w3, "identity")
+    alice, bob, carol = w3.eth.accounts[1:4]
+    for _ in range(3):
+        registry.functions.register().transact({"from": alice})
+    three = registry.get_function_by_signature("safeTransferFrom(address,address,uint256)")
+    four = registry.get_function_by_signature("safeTransferFrom(address,address,uint256,bytes)")
+
+    receipt = w3.eth.wait_for_transaction_receipt(three(alice, bob, 0).transact({"from": alice}))
+    (cleared,) = registry.events.MetadataSet().process_receipt(receipt, errors=DISCARD)
+    assert (cleared.args.agentId, cleared.args.metadataKey, cleared.args.metadataValue) == (0, "agentWallet", b"")
+    assert registry.functions.ownerOf(0).call() == bob
+    assert registry.functions.getAgentWallet(0).call() == ZERO
+
+    four(alice, carol, 1, b"hello").transact({"from": alice})
+    assert registry.functions.ownerOf(1).call() == carol
+    assert registry.functions.getAgentWallet(1).call() == ZERO
+
+    # A wallet that is already clear is not cleared again.
+    registry.functions.unsetAgentWallet(2).transact({"from": alice})
+    receipt = w3.eth.wait_for_transaction_receipt(registry.functions.transferFrom(alice, bob, 2).transact({"from": alice}))
+    assert registry.events.MetadataSet().process_receipt(receipt, errors=DISCARD) == ()
+
+    with pytest.raises(REVERTS):  # not the owner
+        three(bob, carol, 0).transact({"from": carol})
+    with pytest.raises(REVERTS):  # a contract that does not accept ERC-721 tokens
+        three(bob, token.address, 0).transact({"from": bob})
+    assert registry.functions.ownerOf(0).call() == bob
+    assert registry.functions.balanceOf(bob).call() == 2
+
+
+def test_reputation_responses_and_reads(w3: Web3) -> None:
+    registry = deploy(w3, "identity")
+    reputation = deploy(w3, "reputation", registry.address)
+    owner, client_a, client_b, responder = w3.eth.accounts[1:5]
+    registry.functions.register().transact({"from": owner})
+
+    def give(client: str, value: int) -> None:
+        reputation.functions.giveFeedback(0, value, 0, "quality", "fast", "", "", b"\x00" * 32).transact({"from": client})
+
+    give(client_a, 70)
+    give(client_a, 80)
+    give(client_b, 90)
+    assert reputation.functions.readFeedback(0, client_a, 2).call() == [80, 0, "quality", "fast", False]
+    assert reputation.functions.getClients(0).call() == [client_a, client_b]
+    assert reputation.functions.getLastIndex(0, client_b).call() == 1
+    with pytest.raises(REVERTS):
+        reputation.functions.readFeedback(0, client_a, 3).call()
+
+    respond = reputation.functions.appendResponse
+    receipt = w3.eth.wait_for_transaction_receipt(respond(0, client_a, 2, "ipfs://reply", b"\x01" * 32).transact({"from": owner}))
+    (event,) = reputation.events.ResponseAppended().process_receipt(receipt, errors=DISCARD)
+    assert (event.args.agentId, event.args.clientAddress, event.args.feedbackIndex, event.args.responder) == (0, client_a, 2, owner)
+    assert (event.args.responseURI, event.args.responseHash) == ("ipfs://reply", b"\x01" * 32)
+    respond(0, client_a, 2, "ipfs://again", b"\x00" * 32).transact({"from": owner})
+    respond(0, client_a, 2, "ipfs://me-too", b"\x00" * 32).transact({"from": responder})
+    respond(0, client_b, 1, "ipfs://b", b"\x00" * 32).transact({"from": responder})
+    with pytest.raises(REVERTS):  # no such feedback
+        respond(0, client_b, 2, "ipfs://x", b"\x00" * 32).transact({"from": owner})
+    with pytest.raises(REVERTS):  # empty URI
+        respond(0, client_b, 1, "", b"\x00" * 32).transact({"from": owner})
+
+    count = reputation.functions.getResponseCount
+    assert count(0, client_a, 2, []).call() == 3
+    assert count(0, client_a, 2, [owner]).call() == 2
+    assert count(0, client_a, 1, []).call() == 0
+    assert count(0, client_a, 0, []).call() == 3  # every entry of client_a
+    assert count(0, ZERO, 0, []).call() == 4  # every client
+    assert count(0, ZERO, 0, [responder]).call() == 2
+
+    reputation.functions.revokeFeedback(0, 1).transact({"from": client_a})
+    assert reputation.functions.readFeedback(0, client_a, 1).call()[-1] is True
+    with pytest.raises(REVERTS):  # already revoked
+        reputation.functions.revokeFeedback(0, 1).transact({"from": client_a})
