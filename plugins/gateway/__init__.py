@@ -11,6 +11,7 @@ from hypercorn.trio import serve
 from colony.core import Manifest, Option, PluginContext, Registrar, Request, Response
 from colony.plugins.chain import Chain, ChainError
 
+from . import endpoints, payer
 from .app import Gateway
 from .facilitator import Facilitator
 from .facilitator_http import FacilitatorAPI
@@ -35,6 +36,11 @@ PLUGIN = Manifest(
         "simulate": Option(True, "Simulate each transfer with eth_call while verifying (catches used nonces and low balances)."),
         "settle_first": Option(False, "Settle every payment before running its handler (routes can ask with settle_first=True)."),
         "facilitator_open": Option(True, "Settle at /facilitator/settle for any payTo; false limits it to this node's wallet."),
+        "pay_assets": Option("", "Comma-separated token addresses `wallet.pay` may spend; empty allows only this chain's token."),
+        "pay_max": Option(1_000_000, "Most token units `wallet.pay` signs for one payment."),
+        "pay_daily": Option(10_000_000, "Most token units `wallet.pay` signs per UTC day (kept across restarts)."),
+        "pay_timeout": Option(30.0, "Seconds each HTTP request of `wallet.pay` may take."),
+        "allow_loopback_targets": Option(False, "Development only: let /g/{slug} endpoints target loopback addresses and plain http."),
     },
 )
 
@@ -65,15 +71,18 @@ async def colony_start(ctx: PluginContext) -> None:
             cached[generation] = Router(ctx.registrations("route"))
         return cached[generation]
 
-    def terms(route: Route, request: Request) -> Terms:
+    def terms_for(amount: int, request: Request, meta: dict[str, Any]) -> Terms:
         base = str(ctx.config["public_url"]).rstrip("/") or request.base_url
         offer = Offer(
-            scheme="exact", network=chain.network, amount=int(route.price or 0), asset=token.address, pay_to=wallet.address,
+            scheme="exact", network=chain.network, amount=amount, asset=token.address, pay_to=wallet.address,
             max_timeout=int(ctx.config["max_timeout"]), extra={"name": name, "version": version},
-            description=str(route.meta.get("description", "")), mime_type=str(route.meta.get("mime_type", "")),
+            description=str(meta.get("description", "")), mime_type=str(meta.get("mime_type", "")),
         )
-        settle_first = bool(route.meta.get("settle_first", ctx.config["settle_first"]))
+        settle_first = bool(meta.get("settle_first", ctx.config["settle_first"]))
         return Terms([offer], base + request.path, settle_first, offer.description)
+
+    def terms(route: Route, request: Request) -> Terms:
+        return terms_for(int(route.price or 0), request, route.meta)
 
     gateway = Gateway(
         routes, terms, paywall,
@@ -88,6 +97,8 @@ async def colony_start(ctx: PluginContext) -> None:
     _state["binds"] = await ctx.nursery.start(_serve, gateway, config, ctx)
     ctx.log.info("gateway listening on %s", ", ".join(_state["binds"]))
     ctx.registrar.rpc("gateway.info", gateway_info)
+    payer.register(ctx, wallet, chain.network, token.address)
+    await endpoints.register(ctx, chain, paywall, terms_for)
     ctx.start_task(reconcile_pending, facilitator)
 
 

@@ -24,6 +24,7 @@ from x402.schemas import (
 
 from colony.plugins.gateway import exact, wire
 from colony.plugins.gateway.wire import Offer, WireError
+from colony.plugins.identity.keys import Signer
 
 NOW = 1_700_000_000
 PAYER = Account.from_key(b"\x22" * 32)
@@ -191,7 +192,7 @@ def test_payment_required_v1_keeps_only_v1_networks() -> None:
 
 def signed(offer: Offer = OFFER) -> dict[str, Any]:
     """A v2 payment for `offer` from PAYER."""
-    return exact.sign(PAYER, offer, NOW)
+    return exact.sign(Signer(PAYER, "payer"), offer, NOW)
 
 
 def test_parse_payment_v2_and_v1() -> None:
