@@ -517,21 +517,29 @@ def test_emitted_base64_is_standard_even_with_plus_and_slash(inproc: Gate) -> No
 
 
 def test_hostile_requests_never_crash_the_node(inproc: Gate) -> None:
-    inproc.http.close()
-    inproc.http = httpx.Client(base_url=inproc.url, timeout=120)  # a fresh connection pool
+    """Oversized bodies are a 413 (or a closed connection when the server stops reading); garbage paths 4xx."""
+
+    def status(method: str, path: str, **kwargs: Any) -> int:
+        with httpx.Client(base_url=inproc.url, timeout=60) as client:  # a fresh connection each time
+            try:
+                return client.request(method, path, **kwargs).status_code
+            except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError):
+                return -1  # the server answered early and hung up mid-upload
+
     big = b"x" * (64 * 1024 + 1)
-    assert inproc.http.post("/paid/echo", content=big).status_code == 413
-    assert inproc.http.post("/facilitator/verify", content=big).status_code == 413
+    assert status("POST", "/paid/echo", content=big) in (413, -1)
+    assert status("POST", "/facilitator/verify", content=big) in (413, -1)
 
     def chunks() -> Any:
         for _ in range(100):
             yield b"y" * 4096
 
-    assert inproc.http.post("/paid/echo", content=chunks()).status_code == 413
+    assert status("POST", "/paid/echo", content=chunks()) in (413, -1)
     for path in ("/" + "a" * 5000, "/%00%ff", "/../../etc/passwd", "/paid/joke/extra", "//paid//joke", "/paid/status/", "/\u00e9"):
-        assert inproc.http.get(path).status_code in (400, 402, 404), path
-    assert inproc.http.request("BREW", "/paid/joke").status_code in (400, 405)
-    assert inproc.http.get("/paid/joke", headers={"X-Junk": "a" * 60000}).status_code in (400, 402, 413, 431)
+        assert status("GET", path) in (400, 402, 404), path
+    assert status("BREW", "/paid/joke") in (400, 405)
+    assert status("GET", "/paid/joke", headers={"X-Junk": "a" * 60000}) in (400, 402, 413, 431, -1)
+    assert status("GET", "/health") == 200
     assert inproc.http.get("/health").json()["status"] == "ok"
 
 
