@@ -24,6 +24,8 @@ def test_wheel_contains_the_namespace_packages_and_entry_points(tmp_path):
     assert not any(name.startswith(("core/", "plugins/", "tests/")) for name in names)
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "[colony]\npulse = colony.plugins.pulse" in text
+    builtins = text.split("[colony]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    for name in ("chain", "gateway", "identity", "pulse"):
+        assert f"{name} = colony.plugins.{name}" in builtins, builtins
     assert "[pytest11]\ncolony = colony.testing.pytest_plugin" in text
     assert "colony = colony.core.cli:main" in text

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
 import trio
 
 from colony.core import PluginContext, Request, Response, RPCError
@@ -36,6 +36,9 @@ CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 TermsFor = Callable[[int, Request, dict[str, Any]], Terms]
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+if TYPE_CHECKING:
+    import httpx  # imported when used: httpx loads rich, which a headless node never needs
 
 
 class Refused(ValueError):
@@ -158,19 +161,23 @@ class Endpoints:
         except (Refused, OSError, trio.TooSlowError) as exc:
             return Response.json({"error": f"upstream unreachable: {str(exc) or type(exc).__name__}"}, 502)
         terms = self.terms_for(entry.price, request, {"description": entry.description})
-        return await self.paywall.serve(request, lambda r: self.forward(entry, address, path, r), terms)
+        return await self.paywall.serve(request, lambda r: self.forward(entry, address, port, path, r), terms)
 
-    async def forward(self, entry: Endpoint, address: Address, path: str, request: Request) -> Response:
+    async def forward(self, entry: Endpoint, address: Address, port: int, path: str, request: Request) -> Response:
         """Send a paid request upstream, to the address that was checked, and relay an allowlisted answer."""
+        import httpx
+
         parts = urlsplit(entry.target)
         pinned = f"[{address}]" if address.version == 6 else str(address)
-        url = f"{parts.scheme}://{pinned}:{parts.port or (443 if parts.scheme == 'https' else 80)}{parts.path}"
+        url = f"{parts.scheme}://{pinned}:{port}{parts.path}"
         url += ("/" + path if path else "") + ("?" + urlencode(request.query) if request.query else "")
         headers = {k: v for k, v in request.headers.items() if k not in DROPPED and not k.startswith("x-x402-")}
         headers["host"] = parts.netloc
         headers["accept-encoding"] = request.headers.get("accept-encoding", "identity")
         payment = request.payment or {}
-        headers.update({"x-x402-verified": "true", "x-x402-payer": str(payment.get("payer", "")), "x-x402-network": str(payment.get("network", "")), "x-x402-amount": str(payment.get("amount", ""))})
+        headers["x-x402-verified"] = "true"
+        for key in ("payer", "network", "amount"):
+            headers[f"x-x402-{key}"] = str(payment.get(key, ""))
         if payment.get("transaction"):
             headers["x-x402-txhash"] = str(payment["transaction"])
         try:
@@ -178,17 +185,18 @@ class Endpoints:
                 req = http.build_request(request.method, url, content=request.body or None, headers=headers, extensions={"sni_hostname": parts.hostname})
                 response = await http.send(req, stream=True)
                 try:
+                    if response.is_redirect:
+                        return Response.json({"error": "the upstream redirected; redirects are not followed"}, 502)
                     body = bytearray()
-                    async for chunk in response.aiter_raw():
-                        body += chunk
-                        if len(body) > RESPONSE_LIMIT:
-                            return Response.json({"error": f"the upstream answer is over {RESPONSE_LIMIT} bytes"}, 502)
+                    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+                        async for chunk in chunks:
+                            body += chunk
+                            if len(body) > RESPONSE_LIMIT:
+                                return Response.json({"error": f"the upstream answer is over {RESPONSE_LIMIT} bytes"}, 502)
                 finally:
                     await response.aclose()
         except httpx.HTTPError as exc:
             return Response.json({"error": f"upstream failed: {type(exc).__name__}"}, 502)
-        if response.is_redirect:
-            return Response.json({"error": "the upstream redirected; redirects are not followed"}, 502)
         kept = {k: v for k, v in response.headers.items() if k in KEPT or k.startswith("x-ratelimit-")}
         return Response(bytes(body), response.status_code, kept, response.headers.get("content-type", "application/octet-stream"))
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import trio
 
 from colony.core import PluginContext, RPCError
@@ -24,6 +24,9 @@ MAX_VALIDITY = 24 * 3600
 SPEND_KEY = "payer/spend"
 PAYMENT_HEADERS = frozenset({"payment-signature", "x-payment"})
 REFUSED = -32000
+
+if TYPE_CHECKING:
+    import httpx  # imported when used: httpx loads rich, which a headless node never needs
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class Payer:
         self, url: str, method: str = "GET", body: str | None = None, headers: dict[str, str] | None = None, max_amount: int | None = None
     ) -> dict[str, Any]:
         """Request `url`; on a 402, pay its exact offer from the wallet (within the caps) and retry once."""
+        import httpx
+
         if urlsplit(url).scheme not in ("http", "https"):
             raise RPCError(-32602, f"not an http(s) URL: {url!r}")
         if max_amount is not None and max_amount < 0:
@@ -176,13 +181,16 @@ class Payer:
 
 async def fetch(http: httpx.AsyncClient, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> Reply:
     """One request, its body read up to BODY_LIMIT; transport failures become RPC errors."""
+    import httpx
+
     try:
         async with http.stream(method, url, content=content, headers=headers) as response:
             body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > BODY_LIMIT:
-                    break
+            async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) > BODY_LIMIT:
+                        break
             return Reply(response.status_code, response.headers, bytes(body[:BODY_LIMIT]), len(body) > BODY_LIMIT)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise RPCError(REFUSED, f"{method} {url} failed: {type(exc).__name__}: {exc}") from None

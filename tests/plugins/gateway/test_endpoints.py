@@ -111,41 +111,6 @@ def test_the_cli_adds_lists_and_removes(dev: Gate, upstream: Upstream) -> None:
     assert dev.node.call("endpoints.list") == []
 
 
-# -- SSRF ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("target", "reason"),
-    [
-        ("https://10.0.0.1/", "private or reserved"),
-        ("https://127.0.0.1/", "private or reserved"),
-        ("https://169.254.169.254/latest/meta-data", "private or reserved"),
-        ("https://[::1]/", "private or reserved"),
-        ("https://[::ffff:127.0.0.1]/", "private or reserved"),
-        ("https://localhost/", "private or reserved"),
-        ("https://100.64.0.1/", "private or reserved"),
-        ("https://224.0.0.1/", "private or reserved"),
-        ("https://0.0.0.0/", "private or reserved"),
-        ("https://192.168.1.1:8443/", "private or reserved"),
-        ("http://example.com/", "must be an https:// URL"),
-        ("ftp://example.com/", "must be an https:// URL"),
-        ("https://user:pw@example.com/", "user name or password"),
-        ("https://example.com/?key=1", "query or fragment"),
-        ("https:///nohost", "no host"),
-        ("https://example.com:99999/", "bad port"),
-    ],
-)
-def test_ssrf_targets_are_refused(inproc: Gate, target: str, reason: str) -> None:
-    assert reason in refusal(inproc, "endpoints.add", slug="ssrf", target=target, price=1)
-
-
-def test_the_dev_flag_allows_loopback_only(dev: Gate) -> None:
-    assert "private or reserved" in refusal(dev, "endpoints.add", slug="lan", target="http://10.0.0.1/", price=1)
-    assert "private or reserved" in refusal(dev, "endpoints.add", slug="meta", target="http://169.254.169.254/", price=1)
-    added(dev, "loop", "http://localhost:1/")
-    dev.node.call("endpoints.remove", slug="loop")
-
-
 # -- the proxy -----------------------------------------------------------------------------------
 
 
@@ -217,6 +182,42 @@ def test_an_oversize_upstream_answer_is_cut_off_and_not_charged(dev: Gate, upstr
     assert response.status_code == 502 and f"over {RESPONSE_LIMIT} bytes" in response.json()["error"]
     fits = sdk_request(dev, dev.payer(), url + "/fits")
     assert fits.status_code == 200 and len(fits.content) == RESPONSE_LIMIT
+
+
+# -- SSRF ----------------------------------------------------------------------------------------
+# After the proxy tests: while two nodes run in this process, RPCs such as chain.faucet reach the newest.
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("https://10.0.0.1/", "private or reserved"),
+        ("https://127.0.0.1/", "private or reserved"),
+        ("https://169.254.169.254/latest/meta-data", "private or reserved"),
+        ("https://[::1]/", "private or reserved"),
+        ("https://[::ffff:127.0.0.1]/", "private or reserved"),
+        ("https://localhost/", "private or reserved"),
+        ("https://100.64.0.1/", "private or reserved"),
+        ("https://224.0.0.1/", "private or reserved"),
+        ("https://0.0.0.0/", "private or reserved"),
+        ("https://192.168.1.1:8443/", "private or reserved"),
+        ("http://example.com/", "must be an https:// URL"),
+        ("ftp://example.com/", "must be an https:// URL"),
+        ("https://user:pw@example.com/", "user name or password"),
+        ("https://example.com/?key=1", "query or fragment"),
+        ("https:///nohost", "no host"),
+        ("https://example.com:99999/", "bad port"),
+    ],
+)
+def test_ssrf_targets_are_refused(inproc: Gate, target: str, reason: str) -> None:
+    assert reason in refusal(inproc, "endpoints.add", slug="ssrf", target=target, price=1)
+
+
+def test_the_dev_flag_allows_loopback_only(dev: Gate) -> None:
+    assert "private or reserved" in refusal(dev, "endpoints.add", slug="lan", target="http://10.0.0.1/", price=1)
+    assert "private or reserved" in refusal(dev, "endpoints.add", slug="meta", target="http://169.254.169.254/", price=1)
+    added(dev, "loop", "http://localhost:1/")
+    dev.node.call("endpoints.remove", slug="loop")
 
 
 # Last in the file: stopping a node clears the plugin state that every node in this process shares.
