@@ -55,19 +55,25 @@ def discover(dropin_dir: Path | None) -> dict[str, Source]:
     return found
 
 
-def import_fresh(source: Source, reuse: bool = False) -> tuple[ModuleType, dict[str, ModuleType]]:
-    """Import a new copy of the plugin's code, leaving `sys.modules` as it was.
+def import_fresh(source: Source, shared: frozenset[str] | None = None) -> tuple[ModuleType, dict[str, ModuleType]]:
+    """Import a new copy of the plugin's code.
 
-    Returns the module and the `sys.modules` entries that the copy needs installed
-    while it runs; the old copy keeps its own until the switch. With `reuse` (a first load) it is
-    a plain import: the plugin and the plugins that require it share one copy, so that, say,
-    its exception classes match.
+    Returns the module and the `sys.modules` entries that the copy needs installed while it runs.
+    For a swap (`shared` is None) `sys.modules` is left as it was: the old copy keeps its own until
+    the switch. For a first load, the new copy goes into `sys.modules` at once, so the plugins that
+    require it and load next import this same copy (and catch its exception classes); `shared`
+    names the modules that were there before this load began, and only a module imported since
+    (by a plugin that requires this one) is taken as it is.
     """
     if source.kind == "file":
         return _import_file(Path(source.target))
     name = source.target.split(":")[0]
     owned = lambda key: key == name or key.startswith(name + ".")  # noqa: E731
-    if reuse:
+    if shared is not None:
+        if name not in sys.modules or name in shared:
+            for key in [key for key in sys.modules if owned(key)]:
+                del sys.modules[key]
+            importlib.invalidate_caches()
         module = importlib.import_module(name)
         return module, {key: sys.modules[key] for key in list(sys.modules) if owned(key)}
     saved = {key: sys.modules.pop(key) for key in list(sys.modules) if owned(key)}
