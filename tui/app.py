@@ -92,7 +92,9 @@ class ColonyApp(App[None]):
         self.watch_path = watch_path
         self.remote = remote
         self.offer_node = offer_node  # builds a node to start here when none answers at first
-        self.dismissed = ""  # the banner text the operator dismissed
+        # One bad connection can raise several errors in turn; dismissing hides all of them.
+        self.raised: set[str] = set()  # banner texts shown since the last dismissal
+        self.dismissed: set[str] = set()
         self.ever_connected = False
         self.feed = Feed()
         self.hello: dict[str, Any] = {}
@@ -185,7 +187,7 @@ class ColonyApp(App[None]):
             self.run_worker(self.offer_to_start(offer), group="offer", exit_on_error=False)
         if state == "connected":
             self.ever_connected = True
-            self.dismissed = ""
+            self.dismissed = set()
             self.hello = as_dict(hello)
             self.sub_title = f"{short(self.hello.get('name', ''), 30)} · {short(self.hello.get('node', ''), 40)}"
             self.panels_supported = True
@@ -194,8 +196,9 @@ class ColonyApp(App[None]):
     def show_error(self, message: str) -> None:
         """Raise the error banner (the node sent something we cannot use), unless this one was dismissed."""
         text = short(message, 300)
-        if text != self.dismissed:
+        if text not in self.dismissed:
             self.banner = text
+            self.raised.add(text)
 
     @work(exclusive=True, group="poll")
     async def poll_now(self) -> None:
@@ -267,4 +270,4 @@ class ColonyApp(App[None]):
 
     def action_dismiss_banner(self) -> None:
         """Hide the error banner; the same error stays hidden across reconnects until another appears."""
-        self.dismissed, self.banner = self.banner, ""
+        self.dismissed, self.raised, self.banner = self.dismissed | self.raised, set(), ""

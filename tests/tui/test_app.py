@@ -64,9 +64,7 @@ def test_dashboard_shows_node_and_plugin_counts(node: RunningNode) -> None:
 
     async def scenario(app: ColonyApp, pilot: Pilot) -> None:
         await connected(app, pilot)
-        await wait_for(pilot, lambda: app.status.get("node") == node_id and app.panels)
-        await pilot.pause(0.1)
-        assert app.sub_title.endswith(node_id)
+        await wait_for(pilot, lambda: app.status.get("node") == node_id and app.panels and app.sub_title.endswith(node_id))
         assert "pulse" in app.panels and "gauges" in app.panels["pulse"]["data"]
         assert app.status["plugins"]["running"] == 1
         assert re.search(r"running +1", cell_text(app, "#card-plugins"))
@@ -138,7 +136,9 @@ def test_events_live_filter_and_pause(node: RunningNode) -> None:
         await pilot.press("space")
         assert app.screen.paused
         await asyncio.to_thread(node.call, "plugins.reload", name="pulse")
-        await pilot.pause(0.3)
+        swapped = lambda: any(e.get("topic") == "plugin.swap" for _, e in app.feed.history)  # noqa: E731
+        # A frame has run since the swap arrived once the status line counts it; paused, it draws nothing.
+        await wait_for(pilot, lambda: swapped() and f"{app.feed.received} received" in cell_text(app, "#event-status"))
         assert "plugin.swap" not in log_text(app, "#event-log")
         await pilot.press("space")
         await wait_for(pilot, lambda: "plugin.swap" in log_text(app, "#event-log"))
@@ -205,13 +205,15 @@ def test_hostile_node_gets_a_banner_not_a_crash(short_dir: Path, mode: str, expe
         if mode == "shape":
             await wait_for(pilot, lambda: app.data_version >= 2)
             await pilot.press("p")
-            await pilot.pause(0.3)
+            polled = app.data_version
+            await wait_for(pilot, lambda: app.data_version > polled)  # another poll of the bad answers
             assert app.status == {}
         else:
             await wait_for(pilot, lambda: expected in app.banner)
             assert app.screen.query_one("Banner").display
             await pilot.press("b")
-            await pilot.pause(0.6)  # reconnect attempts meet the same error meanwhile
+            attempts = fake.connections
+            await wait_for(pilot, lambda: fake.connections > attempts)  # a reconnect met the same error
             assert app.banner == ""
         assert app.is_running
 
@@ -222,7 +224,7 @@ def test_hostile_node_gets_a_banner_not_a_crash(short_dir: Path, mode: str, expe
 def test_flood_drops_rendering_not_the_connection() -> None:
     async def scenario(app: ColonyApp, pilot: Pilot) -> None:
         await pilot.press("e")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "EventsScreen")
         for n in range(3000):
             app.feed.push({"seq": n, "ts": 1.0, "topic": "flood", "source": "t", "data": {}})
         await wait_for(pilot, lambda: app.screen.render_dropped > 0)
