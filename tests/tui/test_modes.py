@@ -65,7 +65,7 @@ def test_palette_switches_between_nodes(tmp_path):
             await wait_for(pilot, lambda: ids.get(app.hello.get("node")) == "a")
             await pilot.press("ctrl+p")
             await pilot.press(*"switch to node b")
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.screen.query("CommandList") and app.screen.query_one("CommandList").option_count)
             await pilot.press("enter")
             await wait_for(pilot, lambda: ids.get(app.hello.get("node")) == "b" and app.conn_state == "connected")
 
@@ -143,7 +143,7 @@ def test_mouse_clicks_switch_screens_and_open_a_plugin(tmp_path):
                 return [key for key in app.screen.query("FooterKey") if key.description == "Plugins"]
 
             await wait_for(pilot, lambda: app.conn_state == "connected" and app.plugins and plugins_keys())
-            await pilot.pause(0.2)  # let the footer finish its layout before aiming at it
+            await wait_for(pilot, lambda: plugins_keys()[0].region.width > 0)  # laid out, so a click can aim at it
             await pilot.click(plugins_keys()[0])
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PluginsScreen")
             table = app.screen.query_one(DataTable)
