@@ -66,3 +66,12 @@ async def running(kernel: Kernel) -> AsyncIterator[Kernel]:
             yield kernel
         finally:
             kernel.request_stop()
+
+
+async def until(predicate: Callable[[], object]) -> None:
+    """Yield to other tasks until `predicate()` holds (works under trio's MockClock too)."""
+    for _ in range(1_000_000):
+        if predicate():
+            return
+        await trio.sleep(0)
+    raise AssertionError("condition never held")

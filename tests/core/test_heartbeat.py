@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from tests.conftest import running, write_plugin
+from tests.conftest import running, until, write_plugin
 
 PIPELINE = '''
 from colony.core import Manifest, Step
@@ -96,15 +96,6 @@ async def test_a_hung_hook_is_cut_off_and_blamed(make_kernel, home):
         tick = await kernel.heartbeat.tick()
         assert tick.outcome.errors == 1  # the tick returned at all: the hour-long hook was cut off
         assert "timed out" in kernel.dispatcher.stats["sloth"].last_error
-
-
-async def until(predicate) -> None:
-    """Yield until `predicate()` holds; ticks wait on the store's real writer thread."""
-    for _ in range(1_000_000):
-        if predicate():
-            return
-        await trio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 async def test_pacing_follows_the_interval(make_kernel, home, mock_clock):

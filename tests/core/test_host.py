@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from colony.core.host import PluginError
-from tests.conftest import running, write_plugin
+from tests.conftest import running, until, write_plugin
 
 RECORDER = '''
 from colony.core import Manifest
@@ -284,9 +284,8 @@ async def test_plugin_that_keeps_failing_is_quarantined(make_kernel, home):
         for _ in range(3):
             tick = await kernel.heartbeat.tick()
             assert tick.observations == {"full": "1"}  # the healthy plugin still ran
-        await trio.sleep(0.05)
         flaky = kernel.host.plugins["flaky"]
-        assert flaky.state == "quarantined"
+        await until(lambda: flaky.state == "quarantined")
         assert "3 consecutive failures" in flaky.reason and "sensor offline" in flaky.reason
         assert [e["where"] for e in topics(kernel, "plugin.error")] == ["colony_observe"] * 3
         assert (await kernel.heartbeat.tick()).outcome.errors == 0
@@ -304,7 +303,7 @@ async def colony_start(ctx):
     ctx.start_task(boom)
 ''')
     async with running(make_kernel(load=["crashy"])) as kernel:
-        await trio.sleep(0.05)
+        await until(lambda: topics(kernel, "plugin.error"))
         errors = topics(kernel, "plugin.error")
         assert errors and errors[0]["where"] == "task boom" and "KeyError" in errors[0]["error"]
         assert kernel.host.plugins["crashy"].state == "running"
@@ -336,16 +335,19 @@ def colony_register(registrar, ctx):
     seen["ctx"] = ctx
     registrar.rpc("slowstart.ping", lambda: ctx.store.get("ready"))
 
+gate = trio.Event()
+
 async def colony_start(ctx):
-    await trio.sleep(0.2)
+    await gate.wait()
     await ctx.store.put("ready", True)
 ''')
     async with running(make_kernel(load=[])) as kernel:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(kernel.host.load, "slowstart")
-            await trio.sleep(0.1)
-            assert kernel.host.plugins["slowstart"].state == "starting"
+            plugins = kernel.host.plugins
+            await until(lambda: plugins["slowstart"].state == "starting" and plugins["slowstart"].obj is not None)
             assert kernel.registry.get("rpc", "slowstart.ping") is None
+            plugins["slowstart"].obj.gate.set()
         assert kernel.registry.get("rpc", "slowstart.ping").value() is True
         assert kernel.host.plugins["slowstart"].obj.seen["ctx"].name == "slowstart"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from colony.testing.anvil import free_port
 
 COLONY = [sys.executable, "-m", "colony.core.cli"]
 
@@ -65,12 +66,6 @@ def serve(home: Path, sockdir: Path) -> Iterator[Callable[..., Served]]:
             served.proc.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def sshd() -> Iterator[dict[str, str]]:
     """OpenSSH's sshd on loopback with a throwaway key; yields env vars that make `--host colonytest` reach it."""
@@ -84,7 +79,7 @@ def sshd() -> Iterator[dict[str, str]]:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
     (work / "authorized_keys").write_text((work / "client_key.pub").read_text())
     Path("/run/sshd").mkdir(exist_ok=True)
-    port = _free_port()
+    port = free_port()
     (work / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {work / 'host_key'}\nAuthorizedKeysFile {work / 'authorized_keys'}\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"

@@ -84,7 +84,9 @@ def test_events_follow_streams_live_events(serve):
         text=True,
     )
     try:
-        time.sleep(0.5)  # let the subscription register before the swap
+        deadline = time.monotonic() + 20  # the follower's subscription must exist before the swap
+        while json.loads(node.cli("rpc", "node.status").stdout)["events"]["subscribers"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         node.cli("plugins", "reload", "pulse")
         seen: list[dict] = []
         deadline = time.monotonic() + 20
