@@ -82,6 +82,8 @@ def sign_transfer(
         "chainId": chain_id if chain_id is not None else token.w3.eth.chain_id,
         "verifyingContract": token.address,
     }
+    # Retyped from EIP-3009 on purpose, not imported from colony.plugins.gateway.exact: this is the
+    # oracle the contract is checked against, so a wrong field in the plugin cannot make both agree.
     types = {
         "TransferWithAuthorization": [
             {"name": "from", "type": "address"},

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,9 +26,9 @@ from colony.plugins.gateway import exact
 from colony.plugins.gateway.facilitator_http import parse_offer
 from colony.plugins.gateway.wire import Offer, chain_id_of, encode_header
 from colony.testing import Anvil, AnvilUnavailable, RunningNode
+from tests.plugins.conftest import FAST_KEYS, wait_for
 
 PRICE = 1000
-FAST_KEYS = {"kdf": "pbkdf2", "kdf_iterations": 1000}
 
 # A drop-in plugin: priced routes that count their runs, and RPC methods that read the chain.
 PAIDTEST = '''
@@ -333,13 +335,52 @@ def base_sepolia() -> Iterator[Anvil]:
     chain.stop()
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+# -- the official x402 SDK's side ---------------------------------------------------------------
+
+
+def sdk_client(gate: Gate, account: Any, sync: bool = False) -> Any:
+    """The official client with the one opt-in it needs for a token outside its default table."""
+    from x402 import x402Client, x402ClientSync
+    from x402.mechanisms.evm import EthAccountSigner
+    from x402.mechanisms.evm.exact import register_exact_evm_client
+
+    client = x402ClientSync() if sync else x402Client()
+    register_exact_evm_client(client, EthAccountSigner(account))
+    client.set_spend_controls({"allowed_assets": [{"network": gate.network, "asset": gate.token}]})
+    return client
+
+
+def weather_app(routes: dict[str, Any], server: Any) -> Any:
+    """A FastAPI app behind the SDK's `payment_middleware` with one route, GET /weather -> {"weather": "sunny"}."""
+    from fastapi import FastAPI, Request
+    from x402.http.middleware.fastapi import payment_middleware
+
+    app = FastAPI()
+    middleware = payment_middleware(routes, server)
+
+    @app.middleware("http")
+    async def x402(request: Request, call_next: Any) -> Any:
+        return await middleware(request, call_next)
+
+    @app.get("/weather")
+    async def weather() -> dict[str, str]:
+        return {"weather": "sunny"}
+
+    return app
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` under uvicorn in a thread, on a loopback port the OS picks while binding; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), "uvicorn to start")
+    assert server.started, "uvicorn exited before serving"
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -13,10 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from eth_account.signers.local import LocalAccount
-from x402 import x402Client
 from x402.http.clients.httpx import x402_httpx_transport
-from x402.mechanisms.evm import EthAccountSigner
-from x402.mechanisms.evm.exact import register_exact_evm_client
 
 from colony.core.cli import cli
 from colony.core.rpc import RPCError
@@ -24,7 +21,7 @@ from colony.plugins.gateway.endpoints import RESPONSE_LIMIT
 from colony.plugins.gateway.wire import Offer, encode_header
 from colony.testing.anvil import free_port
 
-from tests.plugins.gateway.conftest import Gate, decode, sign_payment
+from tests.plugins.gateway.conftest import Gate, decode, sdk_client, sign_payment
 from tests.plugins.gateway.test_payer import Upstream, gate_at
 
 PRICE = 2000
@@ -59,9 +56,7 @@ def sdk_request(gate: Gate, payer: LocalAccount, url: str, method: str = "GET", 
     """`url` requested through the official x402 httpx client, paying from `payer`."""
 
     async def go() -> httpx.Response:
-        client = x402Client()
-        register_exact_evm_client(client, EthAccountSigner(payer))
-        client.set_spend_controls({"allowed_assets": [{"network": gate.network, "asset": gate.token}]})
+        client = sdk_client(gate, payer)
         async with httpx.AsyncClient(transport=x402_httpx_transport(client), timeout=60) as http:
             return await http.request(method, url, **kwargs)
 

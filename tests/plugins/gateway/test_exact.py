@@ -117,9 +117,11 @@ def test_parse_exact_rejects(payload: dict[str, Any]) -> None:
 def test_parse_exact_raises_only_wire_error(authorization: dict[str, Any], signature: Any) -> None:
     for payload in ({"authorization": authorization, "signature": signature}, authorization):
         try:
-            exact.parse_exact(payload)
-        except WireError:
-            pass
+            parsed = exact.parse_exact(payload)
+        except WireError as refused:
+            assert refused.reason == "invalid_payload"
+        else:
+            assert isinstance(parsed, exact.ExactPayload)
 
 
 # ---------------------------------------------------------------- EIP-712

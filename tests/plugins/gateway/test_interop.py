@@ -8,36 +8,53 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+import requests
 from eth_account import Account
-from fastapi import FastAPI
-from x402 import x402Client, x402ClientSync, x402ResourceServer
+from eth_account.signers.local import LocalAccount
+from x402 import x402Client, x402ResourceServer
 from x402.http import FacilitatorConfig, HTTPFacilitatorClient, x402HTTPClient
 from x402.http.clients.httpx import x402_httpx_transport
 from x402.http.clients.requests import x402_requests
-from x402.http.middleware.fastapi import payment_middleware
 from x402.mechanisms.evm import EthAccountSigner
 from x402.mechanisms.evm.exact import register_exact_evm_client, register_exact_evm_server
 from x402.schemas import PaymentRequiredV1
 
-from tests.plugins.gateway.conftest import PRICE, Gate, decode, wait_for
+from tests.plugins.gateway.conftest import PRICE, Gate, decode, sdk_client, serving, weather_app
 
 TX_HASH = re.compile(r"0x[0-9a-f]{64}")
 
 
-def sdk_client(gate: Gate, account: Any, sync: bool = False) -> Any:
-    """The official client with the one opt-in it needs for a token outside its default table."""
-    client = x402ClientSync() if sync else x402Client()
-    register_exact_evm_client(client, EthAccountSigner(account))
-    client.set_spend_controls({"allowed_assets": [{"network": gate.network, "asset": gate.token}]})
-    return client
+def before_paying(gate: Gate, payer: LocalAccount, pay_to: str | None = None) -> tuple[int, int, int]:
+    """What check_paid compares against: the payer's and payee's balances and the facilitator's tx count."""
+    return gate.balance(payer.address), gate.balance(pay_to or gate.wallet), gate.txcount()
+
+
+def async_get(client: Any, url: str, transport: httpx.AsyncHTTPTransport | None = None) -> tuple[httpx.Response, Any]:
+    """GET `url` through the SDK's async httpx transport; the response and the SDK's reading of PAYMENT-RESPONSE."""
+
+    async def get() -> tuple[httpx.Response, Any]:
+        async with httpx.AsyncClient(transport=x402_httpx_transport(client, transport), timeout=120) as http:
+            response = await http.get(url)
+            await response.aread()
+            return response, x402HTTPClient(client).get_payment_settle_response(response.headers.get)
+
+    return asyncio.run(get())
+
+
+def sync_client_pays(gate: Gate) -> tuple[requests.Response, LocalAccount]:
+    """A fresh payer buys /paid/joke with x402ClientSync + x402_requests; checked as paid, returned with its payer."""
+    payer = gate.payer()
+    before = before_paying(gate, payer)
+    with x402_requests(sdk_client(gate, payer, sync=True)) as session:
+        response = session.get(gate.url + "/paid/joke", timeout=120)
+    settle = x402HTTPClient(x402Client()).get_payment_settle_response(response.headers.get)
+    check_paid(gate, response.status_code, response.text, settle, payer, before)
+    return response, payer
 
 
 def check_paid(gate: Gate, response_status: int, body: Any, settle: Any, payer: Any, before: tuple[int, int, int], pay_to: str | None = None) -> None:
@@ -64,7 +81,7 @@ def gate(request: pytest.FixtureRequest) -> Gate:
 def test_official_async_httpx_client_pays(gate: Gate) -> None:
     """3: x402Client + x402_httpx_transport pays end to end."""
     payer = gate.payer()
-    before = (gate.balance(payer.address), gate.balance(gate.wallet), gate.txcount())
+    before = before_paying(gate, payer)
     client = sdk_client(gate, payer)
     sent: list[httpx.Request] = []
 
@@ -73,13 +90,7 @@ def test_official_async_httpx_client_pays(gate: Gate) -> None:
             sent.append(request)
             return await super().handle_async_request(request)
 
-    async def pay() -> tuple[httpx.Response, Any]:
-        async with httpx.AsyncClient(transport=x402_httpx_transport(client, Recording())) as http:
-            response = await http.get(gate.url + "/paid/joke")
-            await response.aread()
-            return response, x402HTTPClient(client).get_payment_settle_response(response.headers.get)
-
-    response, settle = asyncio.run(pay())
+    response, settle = async_get(client, gate.url + "/paid/joke", Recording())
     check_paid(gate, response.status_code, response.text, settle, payer, before)
     assert response.json()["payer"] == payer.address
     # The client's second request carried PAYMENT-SIGNATURE; replaying it is refused (10, via the SDK's own header).
@@ -93,19 +104,14 @@ def test_official_async_httpx_client_pays(gate: Gate) -> None:
 
 def test_official_sync_requests_client_pays(gate: Gate) -> None:
     """3: x402ClientSync + x402_requests pays end to end."""
-    payer = gate.payer()
-    before = (gate.balance(payer.address), gate.balance(gate.wallet), gate.txcount())
-    client = sdk_client(gate, payer, sync=True)
-    with x402_requests(client) as session:
-        response = session.get(gate.url + "/paid/joke", timeout=120)
-    settle = x402HTTPClient(x402Client()).get_payment_settle_response(response.headers.get)
-    check_paid(gate, response.status_code, response.text, settle, payer, before)
+    response, payer = sync_client_pays(gate)
     assert response.json()["payer"] == payer.address
 
 
 def test_official_client_refuses_our_token_without_the_opt_in(inproc: Gate) -> None:
     """4.3: without the spend-controls opt-in the stock client pays nothing (and nothing moves)."""
     payer = inproc.payer()
+    runs, sent = inproc.runs("/paid/joke"), inproc.txcount()
     client = x402Client()
     register_exact_evm_client(client, EthAccountSigner(payer))
 
@@ -116,17 +122,12 @@ def test_official_client_refuses_our_token_without_the_opt_in(inproc: Gate) -> N
             except Exception:
                 return -1
 
-    assert asyncio.run(pay()) in (402, -1)
+    assert asyncio.run(pay()) in (402, -1)  # the SDK may refuse by raising or by handing back the 402
     assert inproc.balance(payer.address) == 10 * PRICE
+    assert inproc.runs("/paid/joke") == runs and inproc.txcount() == sent
 
 
 # -- 18: the official resource server, settling through our facilitator over HTTP ----------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -146,21 +147,8 @@ def sdk_server(inproc: Gate) -> Iterator[tuple[str, str]]:
             "description": "weather",
         }
     }
-    app = FastAPI()
-    app.middleware("http")(payment_middleware(routes, server))
-
-    @app.get("/weather")
-    async def weather() -> dict[str, str]:
-        return {"weather": "sunny"}
-
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: uv.started, "uvicorn to start")
-    yield f"http://127.0.0.1:{port}", pay_to
-    uv.should_exit = True
-    thread.join(10)
+    with serving(weather_app(routes, server)) as url:
+        yield url, pay_to
 
 
 def test_official_resource_server_settles_through_our_facilitator(inproc: Gate, sdk_server: tuple[str, str]) -> None:
@@ -169,16 +157,8 @@ def test_official_resource_server_settles_through_our_facilitator(inproc: Gate, 
     unpaid = httpx.get(url + "/weather")
     assert unpaid.status_code == 402 and decode(unpaid.headers["payment-required"])["accepts"][0]["payTo"] == pay_to
     payer = inproc.payer()
-    before = (inproc.balance(payer.address), inproc.balance(pay_to), inproc.txcount())
-    client = sdk_client(inproc, payer)
-
-    async def pay() -> tuple[httpx.Response, Any]:
-        async with httpx.AsyncClient(transport=x402_httpx_transport(client), timeout=120) as http:
-            response = await http.get(url + "/weather")
-            await response.aread()
-            return response, x402HTTPClient(client).get_payment_settle_response(response.headers.get)
-
-    response, settle = asyncio.run(pay())
+    before = before_paying(inproc, payer, pay_to)
+    response, settle = async_get(sdk_client(inproc, payer), url + "/weather")
     check_paid(inproc, response.status_code, response.text, settle, payer, before, pay_to=pay_to)
     assert response.json() == {"weather": "sunny"}
 
@@ -207,7 +187,7 @@ def test_v1_body_on_a_chain_with_a_v1_name(v1_gate: Gate) -> None:
 def test_v1_payment_by_the_official_client_with_x_payment(v1_gate: Gate) -> None:
     """22: the SDK's v1 scheme signs from the v1 body; X-PAYMENT pays; X-PAYMENT-RESPONSE comes back."""
     payer = v1_gate.payer()
-    before = (v1_gate.balance(payer.address), v1_gate.balance(v1_gate.wallet), v1_gate.txcount())
+    before = before_paying(v1_gate, payer)
     client = sdk_client(v1_gate, payer)
     client.set_spend_controls({"allowed_assets": [{"network": "base-sepolia", "asset": v1_gate.token}, {"network": v1_gate.network, "asset": v1_gate.token}]})
     http_client = x402HTTPClient(client)
@@ -239,11 +219,6 @@ def test_v1_payment_by_the_official_client_with_x_payment(v1_gate: Gate) -> None
 
 def test_v2_clients_still_pay_on_a_v1_chain(v1_gate: Gate) -> None:
     """22/3: the official client reads the v2 header first and pays with PAYMENT-SIGNATURE."""
-    payer = v1_gate.payer()
-    before = (v1_gate.balance(payer.address), v1_gate.balance(v1_gate.wallet), v1_gate.txcount())
-    client = sdk_client(v1_gate, payer, sync=True)
-    with x402_requests(client) as session:
-        response = session.get(v1_gate.url + "/paid/joke", timeout=120)
-    settle = x402HTTPClient(x402Client()).get_payment_settle_response(response.headers.get)
-    check_paid(v1_gate, response.status_code, response.text, settle, payer, before)
+    response, payer = sync_client_pays(v1_gate)
+    assert response.json()["payer"] == payer.address
     assert "x-payment-response" not in response.headers

@@ -12,12 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from eth_account import Account
-from fastapi import FastAPI, Request
 from x402 import x402Facilitator, x402ResourceServer
-from x402.http.middleware.fastapi import payment_middleware
 from x402.mechanisms.evm import FacilitatorWeb3Signer
 from x402.mechanisms.evm.exact import register_exact_evm_facilitator, register_exact_evm_server
 
@@ -27,7 +24,7 @@ from colony.plugins.gateway.payer import Reply, parse_demand
 from colony.plugins.gateway.wire import Offer, encode_header, payment_required
 from colony.testing import Anvil
 
-from tests.plugins.gateway.conftest import PRICE, Gate, decode, start_node, wait_for
+from tests.plugins.gateway.conftest import PRICE, Gate, decode, serving, start_node, weather_app
 
 Answer = tuple[int, dict[str, str], bytes]
 BURN = "0x000000000000000000000000000000000000dEaD"
@@ -148,25 +145,8 @@ def sdk_server(on_anvil: Gate, anvil_chain: Anvil) -> Iterator[tuple[str, str]]:
     pay_to = Account.create().address
     price = {"amount": "1500", "asset": on_anvil.token, "extra": {"name": on_anvil.token_name, "version": on_anvil.token_version}}
     routes = {"GET /weather": {"accepts": {"scheme": "exact", "network": "eip155:31337", "payTo": pay_to, "price": price}, "description": "Weather"}}
-    app = FastAPI()
-    middleware = payment_middleware(routes, server)
-
-    @app.middleware("http")
-    async def x402(request: Request, call_next: Any) -> Any:
-        return await middleware(request, call_next)
-
-    @app.get("/weather")
-    async def weather() -> dict[str, str]:
-        return {"weather": "sunny"}
-
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: uv.started, "uvicorn to start")
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", pay_to
-    uv.should_exit = True
-    thread.join(30)
+    with serving(weather_app(routes, server)) as url:
+        yield url, pay_to
 
 
 def test_pays_the_official_sdk_fastapi_middleware(on_anvil: Gate, sdk_server: tuple[str, str]) -> None:

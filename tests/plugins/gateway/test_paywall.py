@@ -25,7 +25,8 @@ from colony.plugins.gateway import exact
 from colony.plugins.gateway.wire import encode_header
 from colony.testing import Anvil
 
-from tests.plugins.gateway.conftest import PRICE, Gate, decode, sign_payment, sign_typed, wait_for
+from tests.plugins.conftest import wait_for
+from tests.plugins.gateway.conftest import PRICE, Gate, decode, sign_payment, sign_typed
 
 STANDARD_B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
@@ -197,9 +198,10 @@ REFUSED = {
     "recipient": ({"receiver": "0x" + "33" * 20}, "invalid_exact_evm_payload_recipient_mismatch"),
     "value_higher": ({"value": PRICE + 1}, "invalid_exact_evm_payload_authorization_value_mismatch"),
     "value_lower": ({"value": PRICE - 1}, "invalid_exact_evm_payload_authorization_value_mismatch"),
-    "expired": ({"valid_before": int(time.time()) - 10}, "invalid_exact_evm_payload_authorization_valid_before"),
-    "expires_within_6s": ({"valid_before": int(time.time()) + 3}, "invalid_exact_evm_payload_authorization_valid_before"),
-    "not_yet_valid": ({"valid_after": int(time.time()) + 120}, "invalid_exact_evm_payload_authorization_valid_after"),
+    # Time windows are offsets from the clock when the test signs (see WINDOWS).
+    "expired": ({}, "invalid_exact_evm_payload_authorization_valid_before"),
+    "expires_within_6s": ({}, "invalid_exact_evm_payload_authorization_valid_before"),
+    "not_yet_valid": ({}, "invalid_exact_evm_payload_authorization_valid_after"),
     "domain_name": ({"domain": {"name": "USD Coin"}}, "invalid_exact_evm_payload_signature"),
     "domain_version": ({"domain": {"version": "2"}}, "invalid_exact_evm_payload_signature"),
     "domain_chain": ({"domain": {"chainId": 1}}, "invalid_exact_evm_payload_signature"),
@@ -208,13 +210,16 @@ REFUSED = {
 }
 
 
+WINDOWS = {"expired": ("valid_before", -10), "expires_within_6s": ("valid_before", 3), "not_yet_valid": ("valid_after", 120)}
+
+
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_bad_authorizations_are_refused_with_their_reason(inproc: Gate, case: str) -> None:
     """6, 7, 8: recipient, value (higher/lower), time window, EIP-712 domain, signer."""
     changes, reason = REFUSED[case]
-    if case in ("expired", "expires_within_6s", "not_yet_valid"):  # computed at import: redo with a fresh clock
-        key, _ = next(iter(changes.items()))
-        changes = {key: int(time.time()) + {"expired": -10, "expires_within_6s": 3, "not_yet_valid": 120}[case]}
+    if case in WINDOWS:
+        key, offset = WINDOWS[case]
+        changes = {key: int(time.time()) + offset}
     payer = inproc.payer()
     runs = inproc.runs("/paid/joke")
     response = unchanged(inproc, payer, lambda: inproc.pay(signed(inproc, payer, **changes)))

@@ -18,7 +18,8 @@ import pytest
 
 from colony.testing import Anvil, SyncClient
 from colony.testing.anvil import free_port
-from tests.plugins.gateway.conftest import PAIDTEST, PRICE, Gate, decode, wait_for
+from tests.plugins.conftest import wait_for
+from tests.plugins.gateway.conftest import PAIDTEST, PRICE, Gate, decode
 
 COLONY = Path(sys.executable).with_name("colony")
 
@@ -54,19 +55,20 @@ class ServedNode:
         assert self.client is not None
         return self.client.call(method, **params)
 
-    def kill(self) -> None:
-        """SIGKILL: no stop hooks, no clean shutdown."""
+    def _disconnect(self) -> None:
         if self.client is not None:
             self.client.close()
             self.client = None
+
+    def kill(self) -> None:
+        """SIGKILL: no stop hooks, no clean shutdown."""
+        self._disconnect()
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(30)
 
     def stop(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
+        self._disconnect()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

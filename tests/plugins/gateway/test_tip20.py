@@ -132,9 +132,11 @@ def test_parse_rejects(obj: Any, reason: str) -> None:
 def test_parse_raises_only_wire_error(obj: Any) -> None:
     for candidate in (obj, {"x402Version": 1, "payload": obj}):
         try:
-            tip20.parse(candidate)
+            parsed = tip20.parse(candidate)
         except WireError:
             pass
+        else:
+            assert isinstance(parsed, tip20.Tip20Payload)
 
 
 # ---------------------------------------------------------------- check: the seed's rules

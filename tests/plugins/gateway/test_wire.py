@@ -258,9 +258,11 @@ def test_parse_payment_allows_absent_optionals() -> None:
 def test_parse_payment_raises_only_wire_error(obj: Any) -> None:
     for candidate in (obj, {"x402Version": 2, "payload": {}, "accepted": obj}, {"x402Version": 1, "payload": obj}):
         try:
-            wire.parse_payment(candidate)
+            parsed = wire.parse_payment(candidate)
         except WireError:
             pass
+        else:
+            assert isinstance(parsed, wire.Payment)
 
 
 # ---------------------------------------------------------------- matching, against the SDK's own rule

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 
 from colony.plugins.chain import Chain
 from colony.testing import RunningNode
+from tests.plugins.conftest import FAST_KEYS, wait_for
 
 PAID_ROUTE = '''
 from colony.core import Manifest
@@ -31,20 +31,9 @@ def identity_config(chain_url: str = "", **identity: Any) -> dict[str, Any]:
     return {
         "plugin": {
             "chain": {"url": chain_url},
-            "identity": {"kdf": "pbkdf2", "kdf_iterations": 1000, "refresh": 0.1, **identity},
+            "identity": {**FAST_KEYS, "refresh": 0.1, **identity},
         }
     }
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll `condition` until it returns something truthy and return that; fail naming `what` if it never does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def published(node: RunningNode) -> dict[str, Any]:
@@ -52,16 +41,19 @@ def published(node: RunningNode) -> dict[str, Any]:
     return wait_for(lambda: (info := node.call("identity.info"))["published"] and info, "the agent's file to be on chain")
 
 
+def chain_of(node: RunningNode) -> Chain:
+    """The node's own `chain` service object."""
+    return node.kernel.registry.get("service", "chain").value  # type: ignore[union-attr,no-any-return]
+
+
 def on_chain(node: RunningNode, fn: Callable[..., Any], *args: Any) -> Any:
     """Run a blocking web3 call against the node's own chain, in its chain worker thread."""
-    chain: Chain = node.kernel.registry.get("service", "chain").value  # type: ignore[union-attr]
-    return node.run(chain.run, fn, *args)
+    return node.run(chain_of(node).run, fn, *args)
 
 
 def registry_events(node: RunningNode, name: str, **filters: Any) -> list[Any]:
     """Every `name` event the node's identity registry has emitted, oldest first."""
-    chain: Chain = node.kernel.registry.get("service", "chain").value  # type: ignore[union-attr]
-    event = getattr(chain.contract("identity").events, name)()
+    event = getattr(chain_of(node).contract("identity").events, name)()
     return on_chain(node, lambda: list(event.get_logs(from_block=0, argument_filters=filters or None)))
 
 

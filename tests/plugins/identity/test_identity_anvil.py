@@ -13,7 +13,8 @@ from colony.plugins.chain import build
 from colony.plugins.identity.registration import decode_data_uri
 from colony.testing import RunningNode
 from colony.testing.anvil import Anvil
-from tests.plugins.identity.conftest import identity_config, published, wait_for
+from tests.plugins.conftest import wait_for
+from tests.plugins.identity.conftest import identity_config, published
 
 
 def registry(anvil: Anvil, info: dict[str, Any]) -> Any:

@@ -13,12 +13,13 @@ from colony.core.http import Request, Response
 from colony.core.rpc import INVALID_PARAMS, RPCError
 from colony.plugins.identity.registration import TYPE, WELL_KNOWN, decode_data_uri
 from colony.testing import RunningNode, temporary_plugin
-from tests.plugins.identity.conftest import PAID_ROUTE, identity_config, on_chain, published, registry_events, wait_for
+from tests.plugins.conftest import wait_for
+from tests.plugins.identity.conftest import PAID_ROUTE, chain_of, identity_config, on_chain, published, registry_events
 
 
 def token_uri(node: RunningNode, agent_id: int) -> str:
     """The agentURI the registry holds for `agent_id`."""
-    registry = node.kernel.registry.get("service", "chain").value.contract("identity")  # type: ignore[union-attr]
+    registry = chain_of(node).contract("identity")
     return str(on_chain(node, registry.functions.tokenURI(agent_id).call))
 
 
