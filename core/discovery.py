@@ -7,6 +7,7 @@ import importlib.util
 import itertools
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -55,37 +56,51 @@ def discover(dropin_dir: Path | None) -> dict[str, Source]:
     return found
 
 
-def import_fresh(source: Source, shared: frozenset[str] | None = None) -> tuple[ModuleType, dict[str, ModuleType]]:
-    """Import a new copy of the plugin's code.
+def forget(sources: Iterable[Source]) -> None:
+    """Drop these plugins' modules from `sys.modules`, so the next import of each is a fresh copy.
 
-    Returns the module and the `sys.modules` entries that the copy needs installed while it runs.
-    For a swap (`shared` is None) `sys.modules` is left as it was: the old copy keeps its own until
-    the switch. For a first load, the new copy goes into `sys.modules` at once, so the plugins that
-    require it and load next import this same copy (and catch its exception classes); `shared`
-    names the modules that were there before this load began, and only a module imported since
-    (by a plugin that requires this one) is taken as it is.
+    Whoever runs the old copies (another node in this process) keeps them.
+    """
+    for source in sources:
+        if source.kind != "file":
+            for key in _owned(_package(source)):
+                del sys.modules[key]
+    importlib.invalidate_caches()
+
+
+def import_fresh(source: Source, *, stay: bool = False) -> tuple[ModuleType, dict[str, ModuleType]]:
+    """Import a new copy of the plugin's code; returns the module and the `sys.modules` entries it needs while it runs.
+
+    For a swap `sys.modules` is left as it was: the old copy keeps its entries until the switch.
+    For a first load (`stay`), `forget` the whole batch first: each copy then stays in `sys.modules`,
+    so the plugins that require it import this same copy (and catch its exception classes),
+    whichever of them is imported first.
     """
     if source.kind == "file":
         return _import_file(Path(source.target))
-    name = source.target.split(":")[0]
-    owned = lambda key: key == name or key.startswith(name + ".")  # noqa: E731
-    if shared is not None:
-        if name not in sys.modules or name in shared:
-            for key in [key for key in sys.modules if owned(key)]:
-                del sys.modules[key]
-            importlib.invalidate_caches()
+    name = _package(source)
+    if stay:
         module = importlib.import_module(name)
-        return module, {key: sys.modules[key] for key in list(sys.modules) if owned(key)}
-    saved = {key: sys.modules.pop(key) for key in list(sys.modules) if owned(key)}
+        return module, {key: sys.modules[key] for key in _owned(name)}
+    saved = {key: sys.modules.pop(key) for key in _owned(name)}
     importlib.invalidate_caches()
     try:
         module = importlib.import_module(name)
-        fresh = {key: sys.modules[key] for key in list(sys.modules) if owned(key)}
+        fresh = {key: sys.modules[key] for key in _owned(name)}
     finally:
-        for key in [key for key in sys.modules if owned(key)]:
+        for key in _owned(name):
             del sys.modules[key]
         sys.modules.update(saved)
     return module, fresh
+
+
+def _package(source: Source) -> str:
+    return source.target.split(":")[0]
+
+
+def _owned(name: str) -> list[str]:
+    """The `sys.modules` keys of package `name` and its submodules."""
+    return [key for key in sys.modules if key == name or key.startswith(name + ".")]
 
 
 def _import_file(path: Path) -> tuple[ModuleType, dict[str, ModuleType]]:

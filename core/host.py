@@ -5,7 +5,6 @@ from __future__ import annotations
 import graphlib
 import itertools
 import logging
-import sys
 import time
 import traceback
 from collections import deque
@@ -108,13 +107,13 @@ class Host:
         async with self._lock:
             await self.refresh()
             prepared: dict[str, Plugin] = {}
-            before = frozenset(sys.modules)
-            for plugin in self.plugins.values():
-                if plugin.state == AVAILABLE:
-                    try:
-                        prepared[plugin.name] = self._prepare(plugin.name, plugin.source, plugin.name, before)
-                    except PluginError as exc:
-                        self._set_state(plugin, FAILED, str(exc))
+            batch = [plugin for plugin in self.plugins.values() if plugin.state == AVAILABLE]
+            discovery.forget(plugin.source for plugin in batch)
+            for plugin in batch:
+                try:
+                    prepared[plugin.name] = self._prepare(plugin.name, plugin.source, plugin.name, stay=True)
+                except PluginError as exc:
+                    self._set_state(plugin, FAILED, str(exc))
             for name in self._start_order(prepared):
                 await self._start(prepared[name])
 
@@ -153,7 +152,8 @@ class Host:
             plugin = self._get(name)
             if plugin.state == RUNNING:
                 raise PluginError(f"plugin {name!r} is already running")
-            prepared = self._prepare(name, plugin.source, name, frozenset(sys.modules))
+            discovery.forget([plugin.source])
+            prepared = self._prepare(name, plugin.source, name, stay=True)
             self._start_order({name: prepared})
             if prepared.state == FAILED:
                 raise PluginError(prepared.reason)
@@ -282,11 +282,11 @@ class Host:
         plugin = self.plugins.get(name)
         return plugin is not None and plugin.state == RUNNING
 
-    def _prepare(self, name: str, source: Source, pm_name: str, shared: frozenset[str] | None = None) -> Plugin:
+    def _prepare(self, name: str, source: Source, pm_name: str, *, stay: bool = False) -> Plugin:
         """Import, read the manifest, check config and validate hooks; nothing runs yet."""
         plugin = Plugin(name, source, STARTING, pm_name=pm_name)
         try:
-            module, plugin.modules = discovery.import_fresh(source, shared)
+            module, plugin.modules = discovery.import_fresh(source, stay=stay)
         except BaseException as exc:  # a plugin's import may raise anything, SystemExit included
             if isinstance(exc, (KeyboardInterrupt, trio.Cancelled)):
                 raise
