@@ -163,15 +163,30 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
+def rpc_view(method: str) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Any]]:
+    """Make a command that calls `method` with its parameters and prints the result: JSON with --json, else through the decorated printer.
+
+    The printer is `async (client, result, **params)`; the command also takes --json, --socket and --host.
+    """
+
+    def decorate(show: Callable[..., Awaitable[None]]) -> Callable[..., Any]:
+        @functools.wraps(show)
+        async def command(client: Client, remote: bool, as_json: bool, **params: Any) -> None:
+            result = await client.call(method, **params)
+            if as_json:
+                emit_json(result)
+            else:
+                await show(client, result, **params)
+
+        return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(connection(command))
+
+    return decorate
+
+
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def status(client: Client, remote: bool, as_json: bool) -> None:
+@rpc_view("node.status")
+async def status(client: Client, info: dict[str, Any]) -> None:
     """Show the node's id, uptime, heartbeat and plugins."""
-    info = await client.call("node.status")
-    if as_json:
-        emit_json(info)
-        return
     beat = info["heartbeat"]
     click.echo(f"node     {info['node']} ({info['name']}), colony {info['colony']}, pid {info['pid']}")
     click.echo(f"home     {info['home']}")
@@ -188,14 +203,9 @@ def plugins() -> None:
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def plugins_list(client: Client, remote: bool, as_json: bool) -> None:
+@rpc_view("plugins.list")
+async def plugins_list(client: Client, rows: list[dict[str, Any]]) -> None:
     """Every plugin with its source, state, hooks, calls, latency and errors."""
-    rows = await client.call("plugins.list")
-    if as_json:
-        emit_json(rows)
-        return
     header = ("NAME", "VERSION", "STATE", "CALLS", "MEAN_MS", "ERRORS", "SOURCE")
     table = [header] + [
         (r["name"], r["version"], r["state"], str(r["calls"]), f"{r['mean_ms']:.3f}", str(r["errors"]), r["source_text"])

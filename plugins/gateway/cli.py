@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from colony.core.cli import connection, emit_json
+from colony.core.cli import connection, rpc_view
 from colony.core.client import Client
 
 
 @click.command("pay")
 @click.argument("url")
 @click.option("--method", default="GET", show_default=True, help="HTTP method.")
-@click.option("--data", default=None, help="Request body.")
+@click.option("--data", "body", default=None, help="Request body.")
 @click.option("--max", "max_amount", type=click.IntRange(min=0), default=None, help="Most token units to pay (atomic units).")
-@click.option("--json", "as_json", is_flag=True, help="Print the full `wallet.pay` result as JSON.")
-@connection
-async def pay(client: Client, remote: bool, url: str, method: str, data: str | None, max_amount: int | None, as_json: bool) -> None:
+@rpc_view("wallet.pay")
+async def pay(client: Client, result: dict[str, Any], **request: Any) -> None:
     """Request URL from the node, paying its x402 price from the node's wallet (`wallet.pay`)."""
-    result = await client.call("wallet.pay", url=url, method=method, body=data, max_amount=max_amount)
-    if as_json:
-        emit_json(result)
-        return
     paid, receipt = result["paid"], result["payment"] or {}
     if paid is not None:
         click.echo(f"paid {paid['amount']} units to {paid['pay_to']} on {paid['network']} ({paid['spent_today']} spent today)", err=True)
@@ -47,14 +44,9 @@ async def endpoints_add(client: Client, remote: bool, slug: str, target: str, pr
 
 
 @endpoints.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def endpoints_list(client: Client, remote: bool, as_json: bool) -> None:
+@rpc_view("endpoints.list")
+async def endpoints_list(client: Client, rows: list[dict[str, Any]]) -> None:
     """Every registered endpoint."""
-    rows = await client.call("endpoints.list")
-    if as_json:
-        emit_json(rows)
-        return
     for row in rows:
         click.echo(f"{row['path']}  {row['price']}  {row['target']}  {row['description']}")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from colony.core.cli import connection, emit_json
+from colony.core.cli import rpc_view
 from colony.core.client import Client
 
 from .registration import short_uri
@@ -37,14 +38,9 @@ def showing_group(name: str, show: click.Command, help: str) -> click.Group:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def wallet_show(client: Client, remote: bool, as_json: bool) -> None:
+@rpc_view("wallet.info")
+async def wallet_show(client: Client, info: dict[str, Any]) -> None:
     """Show the wallet and facilitator addresses and balances."""
-    info = await client.call("wallet.info")
-    if as_json:
-        emit_json(info)
-        return
     token = (await client.call("chain.info"))["token"]
     click.echo(f"wallet       {info['address']}")
     click.echo(f"facilitator  {info['facilitator']}")
@@ -59,14 +55,9 @@ wallet = showing_group("wallet", wallet_show, "The node's wallet: addresses and 
 @wallet.command("send")
 @click.argument("to")
 @click.argument("amount", type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def wallet_send(client: Client, remote: bool, to: str, amount: int, as_json: bool) -> None:
+@rpc_view("wallet.send")
+async def wallet_send(client: Client, sent: dict[str, Any], to: str, amount: int) -> None:
     """Send AMOUNT atomic token units from the node's wallet to the address TO."""
-    sent = await client.call("wallet.send", to=to, amount=amount)
-    if as_json:
-        emit_json(sent)
-        return
     click.echo(f"sent {amount} units to {to}: transaction {sent['transaction']}")
     click.echo(f"balance {sent['balance']} units")
 
@@ -74,27 +65,17 @@ async def wallet_send(client: Client, remote: bool, to: str, amount: int, as_jso
 @wallet.command("faucet")
 @click.argument("address")
 @click.argument("amount", type=click.IntRange(min=1), required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def wallet_faucet(client: Client, remote: bool, address: str, amount: int | None, as_json: bool) -> None:
+@rpc_view("chain.faucet")
+async def wallet_faucet(client: Client, funded: dict[str, Any], address: str, amount: int | None) -> None:
     """Fund any ADDRESS on a development chain with AMOUNT atomic token units (default: chain.faucet_amount) and gas."""
-    funded = await client.call("chain.faucet", address=address, amount=amount)
-    if as_json:
-        emit_json(funded)
-        return
     click.echo(f"funded {funded['address']} with {funded['amount']} units: transaction {funded['transaction']}")
     click.echo(f"balance {funded['balance']} units")
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def identity_show(client: Client, remote: bool, as_json: bool) -> None:
+@rpc_view("identity.info")
+async def identity_show(client: Client, info: dict[str, Any]) -> None:
     """Show the node's ERC-8004 agent."""
-    info = await client.call("identity.info")
-    if as_json:
-        emit_json(info)
-        return
     agent_id = "not registered yet" if info["agent_id"] is None else info["agent_id"]
     click.echo(f"agent        {agent_id}")
     click.echo(f"owner        {info['owner']}")
@@ -109,14 +90,9 @@ identity = showing_group("identity", identity_show, "The node's ERC-8004 agent: 
 
 
 @identity.command("peers")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@connection
-async def identity_peers(client: Client, remote: bool, as_json: bool) -> None:
+@rpc_view("identity.peers")
+async def identity_peers(client: Client, peers: list[dict[str, Any]]) -> None:
     """List the other agents found in the identity registry."""
-    peers = await client.call("identity.peers")
-    if as_json:
-        emit_json(peers)
-        return
     if not peers:
         click.echo("no peers found yet")
     for peer in peers:
