@@ -12,7 +12,7 @@ from colony.core.http import Request, Response
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED
 from colony.plugins.chain import Chain, ChainError, dev_fund
 
-from .erc8004 import Agent
+from .erc8004 import Agent, IdentityError
 from .keys import Signer, load_or_create, passphrase
 from .registration import WELL_KNOWN, short_uri
 
@@ -183,7 +183,7 @@ async def identity_register() -> dict[str, Any]:
     try:
         await agent.ensure()
         await agent.sync()
-    except RuntimeError as exc:  # ChainError or IdentityError
+    except (ChainError, IdentityError) as exc:
         raise RPCError(OPERATION_FAILED, f"identity.register failed: {exc}") from None
     return await identity_info()
 

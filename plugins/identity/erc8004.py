@@ -10,7 +10,7 @@ from web3.exceptions import BlockNotFound, ContractLogicError
 from web3.logs import DISCARD
 
 from colony.core import PluginContext
-from colony.plugins.chain import Chain
+from colony.plugins.chain import Chain, ChainError
 
 from . import registration
 from .keys import Signer
@@ -203,7 +203,7 @@ class Agent:
                 await self.ensure()
                 await self.sync()
                 await self.scan()
-            except RuntimeError as exc:  # ChainError or IdentityError: the next round retries
+            except (ChainError, IdentityError) as exc:  # the next round retries
                 self.ctx.log.warning("ERC-8004 round failed, retrying in %ss: %s", self.ctx.config["refresh"], exc)
             await trio.sleep(float(self.ctx.config["refresh"]))
 

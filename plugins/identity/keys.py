@@ -41,10 +41,6 @@ class Signer:
         """Sign an EIP-712 message (domain, types, primaryType, message); 65 bytes, v = 27/28."""
         return bytes(self.__account.sign_message(encode_typed_data(full_message=full_message)).signature)
 
-    def account(self) -> LocalAccount:
-        """The account itself, for libraries that insist on one (the x402 SDK's client signer)."""
-        return self.__account
-
 
 def write_private(path: Path, data: bytes) -> None:
     """Write `data` to a new file readable by its owner only, atomically."""
