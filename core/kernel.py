@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import signal
 import time
 import uuid
@@ -23,7 +21,7 @@ from .dispatch import Dispatcher, PluginManager
 from .events import Bus, NodeLifecycle
 from .heartbeat import Heartbeat
 from .host import KERNEL_NS, Host
-from .paths import default_socket
+from .paths import default_socket, secret_file
 from .store import Store, encode_key, pack
 
 log = logging.getLogger("colony.kernel")
@@ -78,12 +76,7 @@ class Kernel:
         configured: str = self.config["control.token"]
         if configured:
             return configured
-        path = self.home / "control.token"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(32))
-        return path.read_text().strip()
+        return secret_file(self.home / "control.token")
 
     async def run(self, *, task_status: trio.TaskStatus[Kernel] = trio.TASK_STATUS_IGNORED, signals: bool = False) -> None:
         """Start everything, serve until asked to stop (or SIGINT/SIGTERM), then stop cleanly.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 # sun_path in struct sockaddr_un is 108 bytes on Linux, including the NUL.
@@ -40,3 +41,31 @@ def ensure_private_dir(path: Path) -> Path:
     if st.st_uid != os.getuid():
         raise PermissionError(f"{path} belongs to uid {st.st_uid}, not to this user")
     return path
+
+
+def write_private(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write `data` to `path` readable by its owner only, atomically; without `replace`, a file already there wins."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails when another process created it first: never clobber a secret in use
+            except FileExistsError:
+                pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def secret_file(path: Path) -> str:
+    """The random secret kept in `path`, created (mode 0600) on first use."""
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32).encode(), replace=False)
+    return path.read_text().strip()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,8 @@ from eth_account import Account
 from eth_account.datastructures import SignedTransaction
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+
+from colony.core.paths import secret_file, write_private
 
 PASSPHRASE_ENV = "COLONY_KEY_PASSPHRASE"
 
@@ -42,29 +43,16 @@ class Signer:
         return bytes(self.__account.sign_message(encode_typed_data(full_message=full_message)).signature)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to a new file readable by its owner only, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def passphrase(folder: Path) -> str:
     """The keystore passphrase: $COLONY_KEY_PASSPHRASE, else a secret generated once into `folder`."""
     given = os.environ.get(PASSPHRASE_ENV)
     if given:
         return given
     path = folder / "passphrase"
-    if not path.exists():
-        write_private(path, secrets.token_hex(32).encode())
+    secret = secret_file(path)
     if path.stat().st_mode & 0o077:
         raise KeystoreError(f"{path} is readable by others; chmod 600 it")
-    return path.read_text().strip()
+    return secret
 
 
 def load_or_create(path: Path, secret: str, kdf: str, iterations: int) -> LocalAccount:
