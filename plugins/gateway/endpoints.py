@@ -8,7 +8,7 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, TYPE_CHECKING
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import trio
@@ -36,9 +36,6 @@ CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 TermsFor = Callable[[int, Request, dict[str, Any]], Terms]
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-if TYPE_CHECKING:
-    import httpx  # imported when used: httpx loads rich, which a headless node never needs
 
 
 class Refused(ValueError):
@@ -165,7 +162,7 @@ class Endpoints:
 
     async def forward(self, entry: Endpoint, address: Address, port: int, path: str, request: Request) -> Response:
         """Send a paid request upstream, to the address that was checked, and relay an allowlisted answer."""
-        import httpx
+        import httpx  # here, not at the top: httpx loads rich, which a headless node never needs
 
         parts = urlsplit(entry.target)
         pinned = f"[{address}]" if address.version == 6 else str(address)

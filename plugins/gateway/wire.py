@@ -12,6 +12,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from colony.core.rpc import nesting
+
 MAX_DEPTH = 32
 
 # The SDK's v1 legacy network names (x402.mechanisms.evm.v1.constants.V1_NETWORKS) and their chain ids.
@@ -78,7 +80,7 @@ def decode_header(value: str | bytes, limit: int = 16384) -> dict[str, Any]:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         raise WireError("invalid_payload", "header is not UTF-8") from None
-    if _depth(text) > MAX_DEPTH:
+    if nesting(decoded) > MAX_DEPTH:
         raise WireError("invalid_payload", f"JSON nests deeper than {MAX_DEPTH} levels")
     try:
         obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
@@ -87,28 +89,6 @@ def decode_header(value: str | bytes, limit: int = 16384) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise WireError("invalid_payload", "header JSON is not an object")
     return obj
-
-
-def _depth(text: str) -> int:
-    """The deepest bracket nesting of JSON text, found in one linear pass that skips string contents."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _reject_constant(name: str) -> None:
