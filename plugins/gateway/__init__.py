@@ -16,8 +16,8 @@ from .app import Gateway
 from .facilitator import Facilitator
 from .facilitator_http import FacilitatorAPI
 from .paywall import Paywall, Terms
-from .routing import Route, Router
-from .settlement import SettlementBook
+from .routing import Router
+from .settlement import Record, SettlementBook
 from .wire import Offer
 
 PLUGIN = Manifest(
@@ -58,7 +58,11 @@ async def colony_start(ctx: PluginContext) -> None:
     token = chain.contract("token")
     name, version = await chain.run(lambda: (token.functions.name().call(), token.functions.version().call()))
     facilitator = Facilitator(chain, facilitator_signer, SettlementBook(ctx.store), simulate=bool(ctx.config["simulate"]))
-    paywall = Paywall(facilitator, chain.chain_id)
+    async def settled(record: Record) -> None:
+        receipt = {"payer": record.payer, "pay_to": record.pay_to, "amount": record.amount, "network": record.network, "transaction": record.transaction, "route": record.route}
+        await ctx.hooks.collect("colony_payment_settled", receipt=receipt)
+
+    paywall = Paywall(facilitator, chain.chain_id, settled)
     api = FacilitatorAPI(facilitator, bool(ctx.config["facilitator_open"]), wallet.address)
     for method, path, handler in api.handlers():
         ctx.registrar.route(method, path, handler)
@@ -81,11 +85,16 @@ async def colony_start(ctx: PluginContext) -> None:
         settle_first = bool(meta.get("settle_first", ctx.config["settle_first"]))
         return Terms([offer], base + request.path, settle_first, offer.description)
 
-    def terms(route: Route, request: Request) -> Terms:
-        return terms_for(int(route.price or 0), request, route.meta)
+    async def price_of(path: str) -> int | None:
+        """A price for a route registered without one, from the plugins' `colony_price` hooks."""
+        if not ctx.hooks.plan("colony_price"):
+            return None  # the common case costs no hook call
+        found = await ctx.hooks.first("colony_price", route=path)
+        price = found[1] if found else None
+        return price if isinstance(price, int) and not isinstance(price, bool) and 0 < price < 2**256 else None
 
     gateway = Gateway(
-        routes, terms, paywall,
+        routes, terms_for, price_of, paywall,
         max_body=int(ctx.config["max_body"]), handler_timeout=float(ctx.config["handler_timeout"]), origins=str(ctx.config["cors_origins"]),
     )
     _state.update(chain=chain, gateway=gateway, paywall=paywall, facilitator=facilitator, ctx=ctx, stopped=trio.Event())

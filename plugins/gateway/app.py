@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,12 +30,10 @@ class TooLarge(Exception):
 
 @dataclass
 class Traffic:
-    """Request counters by status class, and handler failures."""
+    """Requests served and handler failures."""
 
     requests: int = 0
-    by_status: dict[int, int] = field(default_factory=dict)
     handler_errors: int = 0
-    seconds: float = 0.0
 
 
 class Gateway:
@@ -45,7 +42,8 @@ class Gateway:
     def __init__(
         self,
         routes: Callable[[], Router],
-        terms: Callable[[Route, Request], Terms],
+        terms: Callable[[int, Request, dict[str, Any]], Terms],
+        price_of: Callable[[str], Awaitable[int | None]],
         paywall: Paywall,
         *,
         max_body: int,
@@ -54,6 +52,7 @@ class Gateway:
     ) -> None:
         self.routes = routes
         self.terms = terms
+        self.price_of = price_of
         self.paywall = paywall
         self.max_body = max_body
         self.handler_timeout = handler_timeout
@@ -62,13 +61,14 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
+            # The plugin starts and stops everything itself; the server's lifespan events only need answers.
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
         if scope["type"] != "http":
             return
-        started = time.perf_counter()
         try:
             response = await self.respond(scope, receive)
         except TooLarge:
@@ -77,8 +77,6 @@ class Gateway:
         await send({"type": "http.response.start", "status": response.status, "headers": _headers(response)})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
         self.traffic.requests += 1
-        self.traffic.by_status[response.status] = self.traffic.by_status.get(response.status, 0) + 1
-        self.traffic.seconds += time.perf_counter() - started
 
     async def respond(self, scope: Scope, receive: Receive) -> Response:
         """The response to one HTTP request."""
@@ -89,9 +87,10 @@ class Gateway:
         if route is None:
             return Response.json({"error": f"{method} not allowed here" if elsewhere else f"no route for {path}"}, 405 if elsewhere else 404)
         request = _request(scope, await self._body(receive), params)
-        if route.price is None:
+        price = route.price if route.price is not None else await self.price_of(path)
+        if price is None:
             return await self.run(route, request)
-        return await self.paywall.serve(request, lambda r: self.run(route, r), self.terms(route, request))
+        return await self.paywall.serve(request, lambda r: self.run(route, r), self.terms(price, request, route.meta))
 
     async def run(self, route: Route, request: Request) -> Response:
         """Call a route's handler; a failure or a timeout is a 5xx, never a crash."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from colony.core.http import Request, Response
 
@@ -25,7 +25,6 @@ class Ledger:
     failed_settlements: int = 0
     pending_settlements: int = 0
     revenue: int = 0
-    by_route: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,9 @@ class Terms:
 class Paywall:
     """Turns a priced route's requests into x402 exchanges with the embedded facilitator."""
 
-    def __init__(self, facilitator: Facilitator, chain_id: int) -> None:
+    def __init__(self, facilitator: Facilitator, chain_id: int, on_paid: Callable[[Record], Awaitable[None]]) -> None:
         self.facilitator = facilitator
+        self.on_paid = on_paid
         self.book = facilitator.book
         self.v1 = v1_name(chain_id)
         self.ledger = Ledger()
@@ -119,8 +119,7 @@ class Paywall:
             await self.facilitator.mark_delivered(settlement.record)
             self.ledger.paid += 1
             self.ledger.revenue += settlement.record.amount
-            route = settlement.record.route
-            self.ledger.by_route[route] = self.ledger.by_route.get(route, 0) + settlement.record.amount
+            await self.on_paid(settlement.record)
         response.headers[_response_header(v1)] = encode_header(_settle_json(settlement))
         return response
 

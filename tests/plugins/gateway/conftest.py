@@ -51,14 +51,28 @@ def colony_register(registrar: Registrar) -> None:
     registrar.route("GET", "/paid/drain", drain, price=1000)
     registrar.route("GET", "/paid/first", first, price=1000, settle_first=True)
     registrar.route("GET", "/free", lambda request: {"free": True})
+    registrar.route("GET", "/hooked", joke)  # no price here: colony_price sets one
     registrar.rpc("paidtest.runs", runs)
     registrar.rpc("paidtest.balance", balance)
     registrar.rpc("paidtest.txcount", txcount)
     registrar.rpc("paidtest.receipt", receipt)
+    registrar.rpc("paidtest.settled", settled)
 
 
 async def colony_start(ctx) -> None:
     STATE["chain"] = ctx.service("chain")
+
+
+def colony_price(route: str):
+    return 2000 if route == "/hooked" else None
+
+
+def colony_payment_settled(receipt: dict) -> None:
+    STATE.setdefault("settled", []).append(receipt)
+
+
+async def settled() -> list:
+    return STATE.get("settled", [])
 
 
 def _count(request: Request) -> None:

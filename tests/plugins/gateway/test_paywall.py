@@ -109,6 +109,21 @@ def test_a_signed_payment_is_served_settled_and_logged(inproc: Gate) -> None:
     assert inproc.runs("/paid/joke") == before[3] + 1
 
 
+def test_colony_price_prices_a_route_and_payment_settled_hears_of_the_payment(inproc: Gate) -> None:
+    """A route registered without a price is paywalled by a plugin's colony_price; settling calls colony_payment_settled."""
+    assert inproc.http.get("/free").status_code == 200  # colony_price has no opinion on it
+    assert inproc.offer("/hooked").amount == 2000
+    payer = inproc.payer()
+    heard = len(inproc.node.call("paidtest.settled"))
+    response = inproc.pay(inproc.header(payer, "/hooked"), "/hooked")
+    assert response.status_code == 200, response.text
+    receipts = inproc.node.call("paidtest.settled")[heard:]
+    assert receipts == [{
+        "payer": payer.address, "pay_to": inproc.wallet, "amount": 2000, "network": inproc.network,
+        "transaction": settle_of(response)["transaction"], "route": inproc.url + "/hooked",
+    }]
+
+
 def test_lower_case_header_name_works(inproc: Gate) -> None:
     """21: header names are case-insensitive."""
     payer = inproc.payer()
