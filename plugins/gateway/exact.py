@@ -55,6 +55,11 @@ class Authorization:
     valid_before: int
     nonce: bytes
 
+    @property
+    def nonce_hex(self) -> str:
+        """The nonce as 0x hex, its form on the wire and in the settlement book."""
+        return "0x" + self.nonce.hex()
+
 
 @dataclass(frozen=True)
 class ExactPayload:
@@ -184,7 +189,7 @@ def authorization_json(auth: Authorization) -> dict[str, str]:
         "value": str(auth.value),
         "validAfter": str(auth.valid_after),
         "validBefore": str(auth.valid_before),
-        "nonce": "0x" + auth.nonce.hex(),
+        "nonce": auth.nonce_hex,
     }
 
 

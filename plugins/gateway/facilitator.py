@@ -85,7 +85,7 @@ class Facilitator:
         if to_checksum_address(offer.asset) != self.token.address:
             return Verdict(False, "asset_not_deployed_contract", payer)
         parsed = exact.parse_exact(payment.payload)
-        record = self.book.get(payer, "0x" + parsed.authorization.nonce.hex())
+        record = self.book.get(payer, parsed.authorization.nonce_hex)
         if record is not None and record.state != FAILED:
             return Verdict(False, "invalid_exact_evm_nonce_already_used", payer)
         try:
@@ -116,7 +116,7 @@ class Facilitator:
         network = offer.network
         parsed = exact.parse_exact(payment.payload)
         auth = parsed.authorization
-        nonce = "0x" + auth.nonce.hex()
+        nonce = auth.nonce_hex
         record = self.book.get(auth.sender, nonce)
         if record is not None and record.state != FAILED:
             return await self.reconcile(record)
@@ -124,7 +124,7 @@ class Facilitator:
             verdict = await self.verify(payment, offer)
             if not verdict.valid:
                 return Settlement(False, network, reason=verdict.reason, payer=verdict.payer)
-        record: Record | None = None
+        record = None
         try:
             async with self.chain.sending(self.signer.address):
                 prepared = await self.chain.prepare(self.signer, self._call(parsed), gas=SETTLE_GAS)

@@ -51,12 +51,11 @@ class Paywall:
         """A 402 (or other refusal) carrying the offers in the header, and in the body for v1 clients."""
         body = payment_required(terms.url, terms.offers, error=error, description=terms.description)
         headers = {"PAYMENT-REQUIRED": encode_header(body), "Cache-Control": "no-store"}
-        legacy = payment_required_v1(terms.url, terms.offers, error) if self.v1 else None
         if settlement is not None:
             headers[_response_header(v1)] = encode_header(_settle_json(settlement))
             body = {}  # a failed settlement withholds everything but the verdict
-        elif legacy is not None:
-            body = legacy
+        elif self.v1:
+            body = payment_required_v1(terms.url, terms.offers, error) or body
         self.ledger.refused += status == 402
         return Response.json(body, status, headers)
 
@@ -75,7 +74,7 @@ class Paywall:
         offer = match(payment, terms.offers)
         if offer is None:
             return self.required(terms, "No matching payment requirements")
-        payer, nonce = parsed.authorization.sender, "0x" + parsed.authorization.nonce.hex()
+        payer, nonce = parsed.authorization.sender, parsed.authorization.nonce_hex
         async with self.book.locked(payer, nonce):
             record = self.book.get(payer, nonce)
             if record is not None and record.state != FAILED:
@@ -104,7 +103,7 @@ class Paywall:
         settlement = await self.facilitator.reconcile(record)
         if not settlement.success:
             return self._unsettled(terms, settlement, v1)
-        request.payment = {"payer": record.payer, "amount": record.amount, "network": record.network, "scheme": "exact"}
+        request.payment = {"payer": record.payer, "amount": record.amount, "network": record.network, "scheme": exact.SCHEME}
         return await self._deliver(request, handler, settlement, v1)
 
     async def _deliver(self, request: Request, handler: Handler, settlement: Settlement, v1: bool) -> Response:

@@ -49,6 +49,8 @@ class SettlementBook:
     def __init__(self, store: Namespace) -> None:
         self.store = store
         self._locks: dict[str, tuple[trio.Lock, int]] = {}
+        # Scanned once here and kept by put(): /health asks on every probe, and the book only grows.
+        self._pending = {key for key, value in store.scan("settle/") if value.get("state") == PENDING}
 
     @asynccontextmanager
     async def locked(self, payer: str, nonce: str) -> AsyncIterator[None]:
@@ -73,8 +75,13 @@ class SettlementBook:
 
     async def put(self, record: Record) -> None:
         """Write a record durably (LMDB commit) before the caller goes on."""
-        await self.store.put(key_of(record.payer, record.nonce), record.to_dict())
+        key = key_of(record.payer, record.nonce)
+        await self.store.put(key, record.to_dict())
+        if record.state == PENDING:
+            self._pending.add(key)
+        else:
+            self._pending.discard(key)
 
     def pending(self) -> list[Record]:
         """Every record whose outcome is not known yet."""
-        return [Record(**v) for _, v in self.store.scan("settle/") if v.get("state") == PENDING]
+        return [Record(**self.store.get(key)) for key in sorted(self._pending)]

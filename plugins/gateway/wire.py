@@ -80,7 +80,8 @@ def decode_header(value: str | bytes, limit: int = 16384) -> dict[str, Any]:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         raise WireError("invalid_payload", "header is not UTF-8") from None
-    if nesting(decoded) > MAX_DEPTH:
+    # Counting brackets is C-fast; the byte-by-byte walk runs only for the rare header that might nest deeply.
+    if decoded.count(b"[") + decoded.count(b"{") > MAX_DEPTH and nesting(decoded) > MAX_DEPTH:
         raise WireError("invalid_payload", f"JSON nests deeper than {MAX_DEPTH} levels")
     try:
         obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
