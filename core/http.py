@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .rpc import loads
+
 
 @dataclass
 class Request:
@@ -22,8 +24,8 @@ class Request:
     payment: dict[str, Any] | None = None  # set by the gateway once a payment verified: payer, amount, network
 
     def json(self) -> Any:
-        """The body parsed as JSON (ValueError when it is not)."""
-        return json.loads(self.body or b"null")
+        """The body parsed as JSON (ValueError when it is not, or nests too deeply to parse safely)."""
+        return loads(self.body or b"null")
 
 
 @dataclass

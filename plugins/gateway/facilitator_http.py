@@ -32,9 +32,9 @@ def parse_offer(obj: Any, version: int) -> Offer:
             max_timeout=timeout,
             extra=extra,
         )
+    except WireError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, WireError):
-            raise
         raise WireError("invalid_payment_requirements", f"paymentRequirements is malformed: {exc!r}") from None
 
 
@@ -85,8 +85,8 @@ class FacilitatorAPI:
         if not self.open_settle and offer.pay_to.lower() != self.own_wallet.lower():
             return settle_response(False, offer.network, reason="invalid_payment_requirements")
         auth = parsed.authorization
-        async with self.facilitator.book.locked(auth.sender, "0x" + auth.nonce.hex()):
-            record = self.facilitator.book.get(auth.sender, "0x" + auth.nonce.hex())
+        async with self.facilitator.book.locked(auth.sender, auth.nonce_hex):
+            record = self.facilitator.book.get(auth.sender, auth.nonce_hex)
             if record is not None and record.delivered:
                 return settle_response(False, offer.network, reason="invalid_exact_evm_nonce_already_used", payer=auth.sender)
             settlement = await self.facilitator.settle(payment, offer, route="facilitator")

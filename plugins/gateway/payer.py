@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, TYPE_CHECKING
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import trio
 
 from colony.core import PluginContext, RPCError
+from colony.core.rpc import loads
 from colony.core.store import Namespace
 
 from . import exact
@@ -57,7 +57,7 @@ def parse_demand(reply: Reply) -> Demand:
         version = 2
     else:
         try:
-            body = json.loads(reply.body)
+            body = loads(reply.body)  # depth-checked: the server is untrusted and web3 lifts the recursion limit
         except ValueError:
             raise WireError("invalid_payload", "a 402 with neither a PAYMENT-REQUIRED header nor a JSON body") from None
         version = body.get("x402Version") if isinstance(body, dict) else None
