@@ -128,6 +128,10 @@ class Registrar:
         """Add a data panel (gauges, series, tables or text) that the TUI draws."""
         self.add("panel", name, render, title=title or name)
 
+    def model(self, name: str, model: Any, **meta: Any) -> None:
+        """Add a neural model for the plugin that trains and serves models (the built-in `models`)."""
+        self.add("model", name, model, **meta)
+
     def service(self, name: str, value: Any) -> None:
         """Offer an object to the plugins that declare this one in `requires`."""
         self.add("service", name, value)

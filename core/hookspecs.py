@@ -99,6 +99,14 @@ def colony_merge_state(peer: str, state: Any, rate: float) -> None:
     """Merge `state` received from `peer`, moving towards it by `rate` (0..1)."""
 
 
+# -- cognition ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def colony_cognitive(name: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Answer the cognitive computation `name` in place of its built-in code, or None to let it run."""
+
+
 # -- economy -----------------------------------------------------------------------------
 
 
