@@ -11,14 +11,17 @@ from hypercorn.trio import serve
 from colony.core import Manifest, Option, PluginContext, Registrar, Request, Response
 from colony.plugins.chain import Chain, ChainError
 
-from . import endpoints, payer
+from . import endpoints, exact, payer, tip20
 from .app import Gateway
 from .facilitator import Facilitator
 from .facilitator_http import FacilitatorAPI
 from .paywall import Paywall, Terms
 from .routing import Router
 from .settlement import Record, SettlementBook
-from .wire import Offer
+from .tip20_facilitator import Tip20Facilitator
+from .wire import Offer, v1_name
+
+SCHEMES = (exact.SCHEME, tip20.SCHEME)
 
 PLUGIN = Manifest(
     name="gateway",
@@ -33,6 +36,7 @@ PLUGIN = Manifest(
         "handler_timeout": Option(30.0, "Seconds a route handler may run before the client gets a 504."),
         "cors_origins": Option("*", "Comma-separated origins allowed by CORS ('*' for any)."),
         "max_timeout": Option(300, "maxTimeoutSeconds offered to payers: how long a signed payment stays valid."),
+        "schemes": Option(["exact"], "x402 schemes priced routes offer: 'exact' (standard, EIP-3009) and/or 'tempo-tip20' (the seed's dialect)."),
         "simulate": Option(True, "Simulate each transfer with eth_call while verifying (catches used nonces and low balances)."),
         "settle_first": Option(False, "Settle every payment before running its handler (routes can ask with settle_first=True)."),
         "facilitator_open": Option(True, "Settle at /facilitator/settle for any payTo; false limits it to this node's wallet."),
@@ -53,20 +57,35 @@ def colony_register(registrar: Registrar) -> None:
 
 
 async def colony_start(ctx: PluginContext) -> None:
+    schemes = list(dict.fromkeys(ctx.config["schemes"]))
+    if not schemes or not set(schemes) <= set(SCHEMES):
+        raise ValueError(f"plugin.gateway.schemes must name one or more of {', '.join(SCHEMES)}; got {ctx.config['schemes']!r}")
     chain: Chain = ctx.service("chain")
     wallet, facilitator_signer = ctx.service("wallet"), ctx.service("facilitator")
     token = chain.contract("token")
-    name, version = await chain.run(lambda: (token.functions.name().call(), token.functions.version().call()))
-    facilitator = Facilitator(chain, facilitator_signer, SettlementBook(ctx.store), simulate=bool(ctx.config["simulate"]))
+    name = version = ""
+    if exact.SCHEME in schemes:  # only exact needs the token's EIP-712 domain, and a TIP-20 token may lack version()
+        name, version = await chain.run(lambda: (token.functions.name().call(), token.functions.version().call()))
+    if tip20.SCHEME in schemes and v1_name(chain.chain_id):
+        ctx.log.warning("tempo-tip20 offers take the 402 body, so v1 clients (X-PAYMENT) of %s cannot read it", chain.network)
+    book, simulate = SettlementBook(ctx.store), bool(ctx.config["simulate"])
+    facilitator = Facilitator(chain, facilitator_signer, book, simulate=simulate)
+    tip20_facilitator = Tip20Facilitator(chain, facilitator_signer, book, simulate=simulate)
     async def settled(record: Record) -> None:
         receipt = {"payer": record.payer, "pay_to": record.pay_to, "amount": record.amount, "network": record.network, "transaction": record.transaction, "route": record.route}
         await ctx.hooks.collect("colony_payment_settled", receipt=receipt)
 
-    paywall = Paywall(facilitator, chain.chain_id, settled)
+    paywall = Paywall(facilitator, tip20_facilitator, chain.chain_id, settled)
     api = FacilitatorAPI(facilitator, bool(ctx.config["facilitator_open"]), wallet.address)
     for method, path, handler in api.handlers():
         ctx.registrar.route(method, path, handler)
     cached: dict[int, Router] = {}
+    timeout = int(ctx.config["max_timeout"])
+    # The seed's own client backdates validAfter by a minute, and its facilitator caps the whole window.
+    kinds = {
+        exact.SCHEME: (timeout, {"name": name, "version": version}),
+        tip20.SCHEME: (min(timeout, tip20.MAX_OFFER_TIMEOUT), {"facilitatorAddress": facilitator_signer.address}),
+    }
 
     def routes() -> Router:
         generation = ctx.registry_generation
@@ -77,13 +96,16 @@ async def colony_start(ctx: PluginContext) -> None:
 
     def terms_for(amount: int, request: Request, meta: dict[str, Any]) -> Terms:
         base = str(ctx.config["public_url"]).rstrip("/") or request.base_url
-        offer = Offer(
-            scheme="exact", network=chain.network, amount=amount, asset=token.address, pay_to=wallet.address,
-            max_timeout=int(ctx.config["max_timeout"]), extra={"name": name, "version": version},
-            description=str(meta.get("description", "")), mime_type=str(meta.get("mime_type", "")),
-        )
+        description = str(meta.get("description", ""))
+        offers = [
+            Offer(
+                scheme=scheme, network=chain.network, amount=amount, asset=token.address, pay_to=wallet.address,
+                max_timeout=kinds[scheme][0], extra=kinds[scheme][1], description=description, mime_type=str(meta.get("mime_type", "")),
+            )
+            for scheme in schemes
+        ]
         settle_first = bool(meta.get("settle_first", ctx.config["settle_first"]))
-        return Terms([offer], base + request.path, settle_first, offer.description)
+        return Terms(offers, base + request.path, settle_first, description)
 
     async def price_of(path: str) -> int | None:
         """A price for a route registered without one, from the plugins' `colony_price` hooks."""
@@ -106,9 +128,9 @@ async def colony_start(ctx: PluginContext) -> None:
     _state["binds"] = await ctx.nursery.start(_serve, gateway, config, ctx)
     ctx.log.info("gateway listening on %s", ", ".join(_state["binds"]))
     ctx.registrar.rpc("gateway.info", gateway_info)
-    payer.register(ctx, wallet, chain.network, token.address)
+    payer.register(ctx, wallet, chain)
     await endpoints.register(ctx, chain, paywall, terms_for)
-    ctx.start_task(reconcile_pending, facilitator)
+    ctx.start_task(reconcile_pending, paywall)
 
 
 async def _serve(gateway: Gateway, config: HypercornConfig, ctx: PluginContext, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
@@ -125,10 +147,10 @@ async def colony_stop(ctx: PluginContext) -> None:
     _state.clear()
 
 
-async def reconcile_pending(facilitator: Facilitator) -> None:
-    """At start, settle the books on payments broadcast before a crash."""
-    for record in facilitator.book.pending():
-        await facilitator.reconcile(record, timeout=0)
+async def reconcile_pending(paywall: Paywall) -> None:
+    """At start, settle the books on payments broadcast before a crash, each with its scheme's facilitator."""
+    for record in paywall.book.pending():
+        await paywall.reconcile(record, timeout=0)
 
 
 async def health(request: Request) -> Any:

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, TYPE_CHECKING
+from typing import Any, Protocol, TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import trio
@@ -14,8 +14,9 @@ import trio
 from colony.core import PluginContext, RPCError
 from colony.core.rpc import loads
 from colony.core.store import Namespace
+from colony.plugins.chain import Chain, ChainError, TxSigner
 
-from . import exact
+from . import exact, tip20
 from .facilitator_http import parse_offer
 from .wire import Offer, WireError, chain_id_of, decode_header, encode_header, parse_address, v1_name
 
@@ -27,6 +28,10 @@ REFUSED = -32000
 
 if TYPE_CHECKING:
     import httpx  # imported when used: httpx loads rich, which a headless node never needs
+
+
+class Wallet(exact.TypedSigner, TxSigner, Protocol):
+    """The identity plugin's wallet signer: EIP-712 messages for payments, transactions for approvals."""
 
 
 @dataclass(frozen=True)
@@ -78,26 +83,31 @@ def parse_demand(reply: Reply) -> Demand:
 
 def read_offer(entry: Any, version: int) -> Offer:
     """One offer of a 402, keeping the server's address strings so the echoed `accepted` matches byte for byte."""
-    offer = parse_offer(entry, version)
+    seed = isinstance(entry, dict) and entry.get("scheme") == tip20.SCHEME
+    offer = tip20.read_requirement(entry) if seed else parse_offer(entry, version)
     if not 0 < offer.max_timeout <= MAX_VALIDITY:
         raise WireError("invalid_payment_requirements", f"maxTimeoutSeconds {offer.max_timeout} is not within 1..{MAX_VALIDITY}")
     return dataclasses.replace(offer, asset=entry["asset"], pay_to=entry["payTo"])
 
 
 def choose(demand: Demand, network: str, allowed: set[str], limit: int) -> Offer:
-    """The cheapest exact offer on `network` in an allowed asset within `limit`, else a refusal saying why."""
+    """The offer to pay on `network` in an allowed asset within `limit`, else a refusal saying why.
+
+    Standard `exact` wins over `tempo-tip20` whatever the price: it needs no approval of the server's facilitator.
+    """
     seen = ", ".join(f"{o.scheme} on {o.network}" for o in demand.offers) or "none usable (" + "; ".join(demand.skipped) + ")"
-    ours = [o for o in demand.offers if o.scheme == exact.SCHEME and o.network == network]
+    ours = [o for o in demand.offers if o.scheme in (exact.SCHEME, tip20.SCHEME) and o.network == network]
     if not ours:
-        raise RPCError(REFUSED, f"no 'exact' offer on {network}; offered: {seen}")
-    payable = [o for o in ours if o.asset.lower() in allowed and exact.token_domain(o) is not None]
+        raise RPCError(REFUSED, f"no 'exact' or 'tempo-tip20' offer on {network}; offered: {seen}")
+    complete = {exact.SCHEME: lambda o: exact.token_domain(o) is not None, tip20.SCHEME: lambda o: tip20.spender(o) is not None}
+    payable = [o for o in ours if o.asset.lower() in allowed and complete[o.scheme](o)]
     if not payable:
         assets = ", ".join(sorted({o.asset for o in ours}))
-        raise RPCError(REFUSED, f"no offer in an allowed asset with its EIP-712 name and version (asked for {assets})")
-    best = min(payable, key=lambda o: o.amount)
-    if best.amount > limit:
-        raise RPCError(REFUSED, f"the server asks {best.amount} units, over the limit of {limit} for one payment")
-    return best
+        raise RPCError(REFUSED, f"no offer in an allowed asset with its EIP-712 name and version, or its facilitatorAddress for tempo-tip20 (asked for {assets})")
+    cheapest = min(o.amount for o in payable)
+    if cheapest > limit:
+        raise RPCError(REFUSED, f"the server asks {cheapest} units, over the limit of {limit} for one payment")
+    return min((o for o in payable if o.amount <= limit), key=lambda o: (o.scheme != exact.SCHEME, o.amount))
 
 
 class Budget:
@@ -127,18 +137,21 @@ class Budget:
 class Payer:
     """`wallet.pay`: an HTTP request that pays a 402 from the wallet, within the spend controls."""
 
-    def __init__(self, ctx: PluginContext, wallet: exact.TypedSigner, network: str, token: str) -> None:
-        assets = [a.strip() for a in str(ctx.config["pay_assets"]).split(",") if a.strip()] or [token]
+    def __init__(self, ctx: PluginContext, wallet: Wallet, chain: Chain) -> None:
+        token = chain.contract("token")
+        assets = [a.strip() for a in str(ctx.config["pay_assets"]).split(",") if a.strip()] or [token.address]
         self.allowed = {parse_address(a).lower() for a in assets}
         self.cap = int(ctx.config["pay_max"])
         self.timeout = float(ctx.config["pay_timeout"])
         self.budget = Budget(ctx.store, int(ctx.config["pay_daily"]))
-        self.ctx, self.wallet, self.network = ctx, wallet, network
+        self.ctx, self.wallet, self.chain, self.network, self.abi = ctx, wallet, chain, chain.network, token.abi
+        # One tempo-tip20 payment at a time: each counts on the allowance the one before it left.
+        self.approving = trio.Lock()
 
     async def pay(
         self, url: str, method: str = "GET", body: str | None = None, headers: dict[str, str] | None = None, max_amount: int | None = None
     ) -> dict[str, Any]:
-        """Request `url`; on a 402, pay its exact offer from the wallet (within the caps) and retry once."""
+        """Request `url`; on a 402, pay its exact (else tempo-tip20) offer from the wallet within the caps, and retry once."""
         import httpx
 
         if urlsplit(url).scheme not in ("http", "https"):
@@ -159,14 +172,24 @@ class Payer:
             limit = self.cap if max_amount is None else min(self.cap, max_amount)
             offer = choose(demand, self.network, self.allowed, limit)
             spent = await self.budget.reserve(offer.amount)
-            payment = exact.sign(self.wallet, offer, int(time.time()), resource=demand.resource)
-            name = "PAYMENT-SIGNATURE"
-            if demand.version == 1:
-                name = "X-PAYMENT"
-                payment = {"x402Version": 1, "scheme": offer.scheme, "network": v1_name(chain_id_of(offer.network)), "payload": payment["payload"]}
-            second = await fetch(http, method.upper(), url, content, {**sent, name: encode_header(payment)})
+            if offer.scheme == tip20.SCHEME:
+                async with self.approving:
+                    approval = await self.allow(offer)
+                    payment = tip20.sign(self.wallet, offer, int(time.time()))
+                    second = await fetch(http, method.upper(), url, content, {**sent, "PAYMENT-SIGNATURE": encode_header(payment)})
+            else:
+                approval = ""
+                payment = exact.sign(self.wallet, offer, int(time.time()), resource=demand.resource)
+                name = "PAYMENT-SIGNATURE"
+                if demand.version == 1:
+                    name = "X-PAYMENT"
+                    payment = {"x402Version": 1, "scheme": offer.scheme, "network": v1_name(chain_id_of(offer.network)), "payload": payment["payload"]}
+                second = await fetch(http, method.upper(), url, content, {**sent, name: encode_header(payment)})
         receipt = settlement(second.headers)
-        paid = {"amount": offer.amount, "asset": offer.asset, "network": offer.network, "pay_to": offer.pay_to, "spent_today": spent}
+        paid = {
+            "amount": offer.amount, "asset": offer.asset, "network": offer.network, "pay_to": offer.pay_to,
+            "scheme": offer.scheme, "approval": approval, "spent_today": spent,
+        }
         parts = urlsplit(url)
         # The query is left out of the event: it may carry the caller's API keys.
         self.ctx.publish("wallet.paid", {
@@ -177,6 +200,20 @@ class Payer:
             "transaction": str((receipt or {}).get("transaction", "")),
         })
         return {**result(second), "paid": paid, "payment": receipt}
+
+    async def allow(self, offer: Offer) -> str:
+        """Let a tempo-tip20 offer's facilitator pull its amount: `approve` it when the allowance is short; the hash or ""."""
+        spender = tip20.spender(offer)
+        assert spender is not None  # choose() takes only offers that name one
+        token = self.chain.w3.eth.contract(address=parse_address(offer.asset), abi=self.abi)
+        try:
+            if int(await self.chain.run(token.functions.allowance(self.wallet.address, spender).call)) >= offer.amount:
+                return ""
+            # Exactly this payment: an allowance left over would let that facilitator take it without a signature.
+            receipt = await self.chain.send(self.wallet, token.functions.approve(spender, offer.amount))
+        except ChainError as exc:
+            raise RPCError(REFUSED, f"could not approve {spender} to take {offer.amount} units: {exc}") from None
+        return str(receipt["transactionHash"].to_0x_hex())
 
 
 async def fetch(http: httpx.AsyncClient, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> Reply:
@@ -219,6 +256,6 @@ def result(reply: Reply) -> dict[str, Any]:
     }
 
 
-def register(ctx: PluginContext, wallet: exact.TypedSigner, network: str, token: str) -> None:
+def register(ctx: PluginContext, wallet: Wallet, chain: Chain) -> None:
     """Offer `wallet.pay` on the control protocol."""
-    ctx.registrar.rpc("wallet.pay", Payer(ctx, wallet, network, token).pay, destructive=True)
+    ctx.registrar.rpc("wallet.pay", Payer(ctx, wallet, chain).pay, destructive=True)

@@ -32,15 +32,18 @@ class Record:
     valid_before: int = 0
     route: str = ""
     created: float = field(default_factory=time.time)
+    scheme: str = "exact"  # records written before tempo-tip20 existed are all exact
+    sent_nonce: int = -1  # the facilitator's account nonce the transaction takes (tempo-tip20 records)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the store."""
         return asdict(self)
 
 
-def key_of(payer: str, nonce: str) -> str:
-    """The store key of an authorization."""
-    return f"settle/{payer.lower()}/{nonce.lower()}"
+def key_of(payer: str, nonce: str, scheme: str = "exact") -> str:
+    """The store key of an authorization; each scheme has its own nonces (exact keys keep their old form)."""
+    key = f"settle/{payer.lower()}/{nonce.lower()}"
+    return key if scheme == "exact" else f"{key}/{scheme}"
 
 
 class SettlementBook:
@@ -53,9 +56,9 @@ class SettlementBook:
         self._pending = {key for key, value in store.scan("settle/") if value.get("state") == PENDING}
 
     @asynccontextmanager
-    async def locked(self, payer: str, nonce: str) -> AsyncIterator[None]:
+    async def locked(self, payer: str, nonce: str, scheme: str = "exact") -> AsyncIterator[None]:
         """Hold the one lock of (payer, nonce); concurrent copies of a payment queue here."""
-        key = key_of(payer, nonce)
+        key = key_of(payer, nonce, scheme)
         lock, users = self._locks.get(key, (trio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
@@ -68,14 +71,14 @@ class SettlementBook:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    def get(self, payer: str, nonce: str) -> Record | None:
+    def get(self, payer: str, nonce: str, scheme: str = "exact") -> Record | None:
         """The record of an authorization, if it was ever settled or tried."""
-        data = self.store.get(key_of(payer, nonce))
+        data = self.store.get(key_of(payer, nonce, scheme))
         return Record(**data) if data else None
 
     async def put(self, record: Record) -> None:
         """Write a record durably (LMDB commit) before the caller goes on."""
-        key = key_of(record.payer, record.nonce)
+        key = key_of(record.payer, record.nonce, record.scheme)
         await self.store.put(key, record.to_dict())
         if record.state == PENDING:
             self._pending.add(key)

@@ -6,9 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
-
-from .exact import EIP712_DOMAIN, domain, recover_typed, sign_typed
+from .exact import EIP712_DOMAIN, TypedSigner, domain, recover_typed
 from .prices import format_price
 from .wire import Offer, WireError, chain_id_of, parse_address, parse_hex, parse_uint
 
@@ -20,6 +18,9 @@ MAX_WINDOW = 300
 # The seed's payer backdates validAfter and caps validBefore, tolerating clock skew but bounding exposure.
 SIGN_BACKDATE = 60
 SIGN_MAX_LIFETIME = 600
+# The longest maxTimeoutSeconds the seed's client can sign for within MAX_WINDOW, having backdated validAfter.
+MAX_OFFER_TIMEOUT = MAX_WINDOW - SIGN_BACKDATE
+NONCE_USED = "invalid_tip20_nonce_already_used"
 ZERO_ADDRESS = "0x" + "00" * 20
 
 PAYMENT_AUTHORIZATION = [
@@ -44,6 +45,11 @@ class PaymentAuthorization:
     valid_after: int
     valid_before: int
     nonce: bytes
+
+    @property
+    def nonce_hex(self) -> str:
+        """The nonce as 0x hex, its form on the wire and in the settlement book."""
+        return "0x" + self.nonce.hex()
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,34 @@ def requirement(offer: Offer, facilitator: str) -> dict[str, Any]:
     return body
 
 
+def read_requirement(obj: Any) -> Offer:
+    """A tempo-tip20 `accepts` entry (the seed's body, or our v2 header) as an Offer whose extra names the spender."""
+    if not isinstance(obj, dict) or obj.get("scheme") != SCHEME:
+        raise WireError("invalid_payment_requirements", "not a tempo-tip20 requirement")
+    extra = obj.get("extra")
+    spender = obj.get("facilitatorAddress") or (extra.get("facilitatorAddress") if isinstance(extra, dict) else None)
+    timeout = obj.get("maxTimeoutSeconds")
+    if type(timeout) is not int or not 0 <= timeout < 2**64:
+        raise WireError("invalid_payment_requirements", f"maxTimeoutSeconds {timeout!r} is not a u64")
+    network = obj.get("network")
+    chain_id_of(network)  # only eip155:<chain id> networks
+    return Offer(
+        scheme=SCHEME,
+        network=network,
+        amount=parse_uint(obj.get("amount")),
+        asset=parse_address(obj.get("asset")),
+        pay_to=parse_address(obj.get("payTo")),
+        max_timeout=timeout,
+        extra={} if spender is None else {"facilitatorAddress": parse_address(spender)},
+    )
+
+
+def spender(offer: Offer) -> str | None:
+    """The facilitator a tempo-tip20 offer says to `approve`, or None when it names none."""
+    found = offer.extra.get("facilitatorAddress")
+    return found if isinstance(found, str) else None
+
+
 def payment_required(
     offers: list[Offer], facilitator: str, description: str = "", mime_type: str = ""
 ) -> dict[str, Any]:
@@ -83,6 +117,12 @@ def payment_required(
     if mime_type:
         body["mimeType"] = mime_type
     return body
+
+
+def is_payment(obj: dict[str, Any]) -> bool:
+    """Whether a decoded PAYMENT-SIGNATURE is in this dialect: x402Version 1 with neither v1's scheme nor v2's accepted."""
+    version = obj.get("x402Version")
+    return type(version) is int and version == 1 and "scheme" not in obj and "accepted" not in obj
 
 
 def parse(obj: dict[str, Any]) -> Tip20Payload:
@@ -162,10 +202,10 @@ def check(payment: Tip20Payload, offer: Offer, now: int) -> tuple[str | None, st
     return None, payer
 
 
-def sign(account: LocalAccount, offer: Offer, now: int, nonce: bytes | None = None) -> dict[str, Any]:
-    """A tempo-tip20 PaymentPayload paying `offer` from `account`, as the seed's reference client builds it."""
+def sign(signer: TypedSigner, offer: Offer, now: int, nonce: bytes | None = None) -> dict[str, Any]:
+    """A tempo-tip20 PaymentPayload paying `offer` from `signer`, as the seed's reference client builds it."""
     auth = PaymentAuthorization(
-        sender=account.address,
+        sender=signer.address,
         receiver=parse_address(offer.pay_to),
         value=offer.amount,
         token=parse_address(offer.asset),
@@ -173,7 +213,7 @@ def sign(account: LocalAccount, offer: Offer, now: int, nonce: bytes | None = No
         valid_before=now + min(offer.max_timeout, SIGN_MAX_LIFETIME),
         nonce=secrets.token_bytes(32) if nonce is None else nonce,
     )
-    return payment_json(Tip20Payload(auth, sign_typed(account, typed_data(auth, chain_id_of(offer.network)))))
+    return payment_json(Tip20Payload(auth, signer.sign_typed_data(typed_data(auth, chain_id_of(offer.network)))))
 
 
 def payment_json(payment: Tip20Payload) -> dict[str, Any]:
@@ -188,7 +228,7 @@ def payment_json(payment: Tip20Payload) -> dict[str, Any]:
             "token": auth.token,
             "validAfter": auth.valid_after,
             "validBefore": auth.valid_before,
-            "nonce": "0x" + auth.nonce.hex(),
+            "nonce": auth.nonce_hex,
             "signature": "0x" + payment.signature.hex(),
         },
     }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,20 +16,25 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from eth_account import Account
+from web3 import Web3
 from x402 import x402Facilitator, x402ResourceServer
 from x402.mechanisms.evm import FacilitatorWeb3Signer
 from x402.mechanisms.evm.exact import register_exact_evm_facilitator, register_exact_evm_server
 
 from colony.core.cli import cli
 from colony.core.rpc import RPCError
-from colony.plugins.gateway.payer import Reply, parse_demand
+from colony.plugins.gateway.payer import Reply, choose, parse_demand
 from colony.plugins.gateway.wire import Offer, encode_header, payment_required
 from colony.testing import Anvil
 
-from tests.plugins.gateway.conftest import PRICE, Gate, decode, serving, start_node, weather_app
+from tests.plugins.gateway.conftest import PRICE, Gate, Pool, decode, serving, start_node, weather_app
 
 Answer = tuple[int, dict[str, str], bytes]
 BURN = "0x000000000000000000000000000000000000dEaD"
+ALLOWANCE_ABI = [{
+    "name": "allowance", "type": "function", "stateMutability": "view",
+    "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}],
+}]
 
 
 class Upstream:
@@ -229,6 +236,51 @@ def test_a_v1_body_is_read_with_its_legacy_network() -> None:
     body = json.dumps({"x402Version": 1, "error": "", "accepts": [entry]}).encode()
     demand = parse_demand(Reply(402, httpx.Headers(), body, False))
     assert demand.version == 1 and [(o.network, o.amount, o.pay_to) for o in demand.offers] == [("eip155:84532", 5, "0x" + "ab" * 20)]
+
+
+# -- tempo-tip20 -----------------------------------------------------------------------------------
+
+
+def test_pays_a_tempo_tip20_only_node_approving_each_amount(pool: Pool, gate_factory: Callable[..., Gate], anvil_chain: Anvil) -> None:
+    """A node offering only the seed's dialect: the buyer approves the seller's facilitator for the price, signs, is served."""
+    seller = pool.get("anvil-tip20", chain={"url": anvil_chain.url}, gateway={"schemes": ["tempo-tip20"]})
+    contracts = seller.node.call("chain.info")["contracts"]
+    buyer = gate_factory(chain={"url": anvil_chain.url, "token": contracts["token"], "identity_registry": contracts["identity"], "reputation_registry": contracts["reputation"]})
+    buyer_wallet = buyer.node.call("wallet.info")["address"]
+    token = Web3(Web3.HTTPProvider(anvil_chain.url)).eth.contract(address=seller.token, abi=ALLOWANCE_ABI)
+    before = (seller.balance(buyer_wallet), seller.balance(seller.wallet))
+    for n in (1, 2):
+        result = buyer.node.call("wallet.pay", url=seller.url + "/paid/joke")
+        assert result["status"] == 200, result
+        assert result["paid"]["scheme"] == "tempo-tip20" and re.fullmatch(r"0x[0-9a-f]{64}", result["paid"]["approval"])
+        assert result["payment"]["success"] is True and result["payment"]["payer"] == buyer_wallet
+        receipt = seller.receipt(result["payment"]["transaction"])
+        assert receipt is not None and receipt["transfers"] == [{"address": seller.token, "from": buyer_wallet, "to": seller.wallet, "value": PRICE}]
+        # transferFrom spent exactly what was approved: nothing is left for the facilitator to take unsigned.
+        assert token.functions.allowance(buyer_wallet, seller.facilitator).call() == 0
+        assert (seller.balance(buyer_wallet), seller.balance(seller.wallet)) == (before[0] - n * PRICE, before[1] + n * PRICE)
+    (_, event) = buyer.node.call("events.recent", topics=["wallet.paid"])
+    assert event["data"]["scheme"] == "tempo-tip20" and event["data"]["success"] is True
+
+
+def test_a_seed_body_is_read_and_exact_is_preferred() -> None:
+    """The seed's 402 (no header, v1 body with price and facilitatorAddress) gives a tempo-tip20 offer; exact wins when both come."""
+    asset, pay_to, spender = "0x" + "cd" * 20, "0x" + "ab" * 20, "0x" + "ee" * 20
+    entry = {"scheme": "tempo-tip20", "network": "eip155:42431", "price": "$0.001", "asset": asset, "amount": "1000", "payTo": pay_to, "maxTimeoutSeconds": 30}
+    body = {"x402Version": 1, "accepts": [entry | {"facilitatorAddress": spender}, entry | {"amount": "1"}]}
+    demand = parse_demand(Reply(402, httpx.Headers(), json.dumps(body).encode(), False))
+    assert [(o.scheme, o.network, o.amount, o.pay_to, o.extra) for o in demand.offers] == [
+        ("tempo-tip20", "eip155:42431", 1000, pay_to, {"facilitatorAddress": Web3.to_checksum_address(spender)}),
+        ("tempo-tip20", "eip155:42431", 1, pay_to, {}),
+    ]
+    # The cheaper offer names no facilitator to approve: it cannot be paid.
+    assert choose(demand, "eip155:42431", {asset}, 10**6) == demand.offers[0]
+    standard = Offer("exact", "eip155:42431", 5000, asset, pay_to, 60, {"name": "USD", "version": "1"})
+    both = dataclasses.replace(demand, offers=[*demand.offers, standard])
+    assert choose(both, "eip155:42431", {asset}, 10**6) == standard
+    assert choose(both, "eip155:42431", {asset}, 4999) == demand.offers[0]  # exact is over the limit
+    with pytest.raises(RPCError, match="facilitatorAddress for tempo-tip20"):
+        choose(dataclasses.replace(demand, offers=demand.offers[1:]), "eip155:42431", {asset}, 10**6)
 
 
 # -- spend controls ------------------------------------------------------------------------------

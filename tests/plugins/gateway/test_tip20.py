@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from colony.plugins.gateway import exact, tip20, wire
 from colony.plugins.gateway.tip20 import PaymentAuthorization
 from colony.plugins.gateway.wire import Offer, WireError
+from colony.plugins.identity.keys import Signer
 
 NOW = 1_700_000_000
 PAYER = Account.from_key(b"\x55" * 32)
+WALLET = Signer(PAYER, "wallet")  # what `tip20.sign` is given in a node: the identity plugin's signer
 OTHER = Account.from_key(b"\x66" * 32)
 PATH_USD = wire.parse_address("0x20c0000000000000000000000000000000000000")
 PAY_TO = wire.parse_address("0x" + "cd" * 20)
@@ -27,7 +29,7 @@ ZERO = "0x" + "00" * 20
 
 def good() -> dict[str, Any]:
     """A valid tempo-tip20 payment for OFFER, signed at NOW."""
-    return tip20.sign(PAYER, OFFER, NOW, nonce=NONCE)
+    return tip20.sign(WALLET, OFFER, NOW, nonce=NONCE)
 
 
 def check(payment: dict[str, Any], offer: Offer = OFFER, now: int = NOW) -> tuple[str | None, str]:
@@ -61,6 +63,37 @@ def test_payment_required_body() -> None:
     assert set(bare["accepts"][0]) == {"scheme", "network", "price", "asset", "amount", "payTo", "maxTimeoutSeconds", "facilitatorAddress"}
 
 
+def test_read_requirement_reads_the_seed_body_and_our_header() -> None:
+    """What a payer reads back: the seed's entry (top-level facilitatorAddress) and our v2 header's (in extra)."""
+    spender = wire.parse_address(FACILITATOR)
+    expected = dataclasses.replace(OFFER, description="", mime_type="", extra={"facilitatorAddress": spender})
+    assert tip20.read_requirement(tip20.requirement(OFFER, FACILITATOR)) == expected
+    assert tip20.read_requirement(expected.to_v2()) == expected
+    bare = {k: v for k, v in tip20.requirement(OFFER, FACILITATOR).items() if k != "facilitatorAddress"}
+    assert tip20.read_requirement(bare).extra == {} and tip20.spender(tip20.read_requirement(bare)) is None
+    assert tip20.spender(expected) == spender
+
+
+@pytest.mark.parametrize("change", [
+    {"scheme": "exact"}, {"network": "base"}, {"network": 42431}, {"amount": 1000}, {"amount": "-1"}, {"asset": "pathUSD"},
+    {"payTo": None}, {"maxTimeoutSeconds": "30"}, {"maxTimeoutSeconds": True}, {"maxTimeoutSeconds": 2**64}, {"facilitatorAddress": "me"},
+])
+def test_read_requirement_refuses_malformed_entries(change: dict[str, Any]) -> None:
+    with pytest.raises(WireError):
+        tip20.read_requirement({**tip20.requirement(OFFER, FACILITATOR), **change})
+    with pytest.raises(WireError):
+        tip20.read_requirement(["not", "an", "object"])
+
+
+def test_is_payment_tells_the_dialect_from_v1_and_v2() -> None:
+    assert tip20.is_payment(good())
+    assert not tip20.is_payment({**good(), "x402Version": 2})
+    assert not tip20.is_payment({**good(), "x402Version": True})
+    assert not tip20.is_payment({**good(), "scheme": "exact", "network": "base"})  # a v1 exact payment
+    assert not tip20.is_payment({**good(), "accepted": {}})  # a v2 payment
+    assert not tip20.is_payment({})
+
+
 # ---------------------------------------------------------------- payload
 
 
@@ -71,7 +104,7 @@ def test_sign_matches_the_seed_client() -> None:
     assert (payload["value"], payload["token"], payload["to"], payload["from"]) == ("1000", PATH_USD, PAY_TO, PAYER.address)
     assert len(bytes.fromhex(payload["signature"][2:])) == 65 and payload["signature"][-2:] in ("1b", "1c")
     long_offer = dataclasses.replace(OFFER, max_timeout=10_000)
-    assert tip20.sign(PAYER, long_offer, NOW)["payload"]["validBefore"] == NOW + 600
+    assert tip20.sign(WALLET, long_offer, NOW)["payload"]["validBefore"] == NOW + 600
 
 
 def test_parse_round_trip() -> None:
