@@ -16,6 +16,7 @@ from textual.widgets import HelpPanel
 from colony.core import rpc
 from colony.core.client import Disconnected, ProtocolError, RPCError, open_ssh, open_unix
 
+from .cartridges import CartridgesScreen
 from .commands import ActionsProvider, NodesProvider
 from .connection import Connection, Opener
 from .dashboard import DashboardScreen
@@ -51,7 +52,7 @@ def opener_for(address: NodeAddress) -> Opener:
 
 
 class ColonyApp(App[None]):
-    """Dashboard, plugins and events screens over one self-healing connection."""
+    """Dashboard, plugins, events and cartridges screens over one self-healing connection."""
 
     TITLE = "colony"
     CSS = CSS
@@ -60,6 +61,8 @@ class ColonyApp(App[None]):
         Binding("d", "show('dashboard')", "Dashboard", id="screen.dashboard"),
         Binding("p", "show('plugins')", "Plugins", id="screen.plugins"),
         Binding("e", "show('events')", "Events", id="screen.events"),
+        # Kept out of the footer, which every screen shares and which is full; `?` and the palette list it.
+        Binding("w", "show('cartridges')", "Cartridges", show=False, id="screen.cartridges"),
         Binding("question_mark", "toggle_keys", "Keys", id="app.keys"),
         Binding("b", "dismiss_banner", "Dismiss error", show=False, id="app.dismiss_banner"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -113,7 +116,8 @@ class ColonyApp(App[None]):
             self.set_keymap(keymap)
         if problem:
             self.notify(problem, title="keymap", severity="warning")
-        for name, screen in (("dashboard", DashboardScreen()), ("plugins", PluginsScreen()), ("events", EventsScreen())):
+        screens = (("dashboard", DashboardScreen()), ("plugins", PluginsScreen()), ("events", EventsScreen()), ("cartridges", CartridgesScreen()))
+        for name, screen in screens:
             self.install_screen(screen, name)
         self.push_screen("dashboard")
         self.run_worker(self.connect(), name="connection", group="connection", exit_on_error=False)

@@ -16,6 +16,7 @@ from .base import ColonyScreen
 from .details import DetailsScreen
 from .dialogs import ConfirmScreen, PromptScreen
 from .format import as_dict, as_list, clock, number, short
+from .tables import fill, selected_key
 
 COLUMNS = ("name", "source", "version", "state", "hooks", "calls", "mean ms", "errors", "reason")
 STATE_STYLES = {"running": "green", "failed": "red", "quarantined": "bold red", "disabled": "dim", "stopped": "yellow"}
@@ -99,28 +100,12 @@ class PluginsScreen(ColonyScreen):
 
     def refresh_data(self) -> None:
         """Redraw the table, keeping the selected plugin selected."""
-        table = self.query_one("#plugin-table", DataTable)
-        names = [str(row.get("name", "?")) for row in self.colony.plugins]
-        if [key.value for key in table.rows] == names:
-            # Same plugins in the same order: update the cells in place, which keeps the cursor.
-            for name, row in zip(names, self.colony.plugins):
-                for column, value in zip(table.columns, plugin_row(row)):
-                    table.update_cell(name, column, value)
-            return
-        selected = self.selected()
-        table.clear()
-        for name, row in zip(names, self.colony.plugins):
-            table.add_row(*plugin_row(row), key=name)
-        if selected in names:
-            table.move_cursor(row=names.index(selected), animate=False)
+        rows = {str(row.get("name", "?")): plugin_row(row) for row in self.colony.plugins}
+        fill(self.query_one("#plugin-table", DataTable), rows)
 
     def selected(self) -> str | None:
         """The name of the highlighted plugin."""
-        table = self.query_one("#plugin-table", DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
+        return selected_key(self.query_one("#plugin-table", DataTable))
 
     def drain_events(self) -> None:
         """Log new `plugin.swap`, `plugin.state` and `plugin.error` events."""
