@@ -11,6 +11,7 @@ from colony.core import Manifest, Option, PluginContext, RPCError
 
 from .client import Chain, ChainError, Prepared, TxSigner
 from .deploy import bind, dev_fund, ensure_dev_contracts, has_code
+from .rpc import JsonRpc, proxied
 
 __all__ = ["Chain", "ChainError", "Prepared", "TxSigner", "dev_fund"]
 
@@ -35,7 +36,7 @@ PLUGIN = Manifest(
         "chain_id": Option(0, "Refuse to start unless the chain reports this id (0 accepts any)."),
         "timeout": Option(30.0, "Seconds one chain call may take before it fails."),
         "receipt_timeout": Option(60.0, "Seconds to wait for a transaction to be mined."),
-        "threads": Option(8, "Worker threads for chain calls on a JSON-RPC chain (the in-process chain uses one)."),
+        "threads": Option(8, "Worker threads, and connections, for chain calls on a JSON-RPC chain (the in-process chain uses one)."),
         "token": Option("", "Address of the payment token; empty deploys the colony stablecoin on a dev chain."),
         "identity_registry": Option("", "Address of the ERC-8004 identity registry; empty deploys one on a dev chain."),
         "reputation_registry": Option("", "Address of the ERC-8004 reputation registry; empty deploys one on a dev chain."),
@@ -71,7 +72,9 @@ def connect(config: dict[str, Any]) -> Chain:
     # Caching lets web3 ask for the chain id once, not twice per call (validation middleware).
     w3 = Web3(Web3.HTTPProvider(config["url"], request_kwargs={"timeout": timeout}, cache_allowed_requests=True))
     dev = bool(w3.eth.accounts) if config["url"].startswith(("http://127.", "http://localhost")) else False
-    return Chain(w3, timeout=timeout, receipt_timeout=receipts, threads=int(config["threads"]), dev=dev)
+    # Behind a proxy only web3's requests session knows the way, so web3 makes the raw calls too.
+    json_rpc = None if proxied(config["url"]) else JsonRpc(config["url"], int(config["threads"]))
+    return Chain(w3, timeout=timeout, receipt_timeout=receipts, threads=int(config["threads"]), dev=dev, json_rpc=json_rpc)
 
 
 async def colony_start(ctx: PluginContext) -> None:
@@ -104,7 +107,9 @@ async def colony_start(ctx: PluginContext) -> None:
 
 
 async def colony_stop(ctx: PluginContext) -> None:
-    _state.pop("chain", None)
+    chain = _state.pop("chain", None)
+    if chain is not None:
+        await chain.aclose()
 
 
 async def colony_health(ctx: PluginContext) -> bool | str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_keys import keys
 from eth_keys.exceptions import BadSignature
-from eth_utils import ValidationError
+from eth_utils import ValidationError, keccak, to_checksum_address
 
 from .wire import Offer, Payment, WireError, chain_id_of, parse_address, parse_hex, parse_uint
 
@@ -33,6 +35,11 @@ TRANSFER_WITH_AUTHORIZATION = [
     {"name": "validBefore", "type": "uint256"},
     {"name": "nonce", "type": "bytes32"},
 ]
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+TRANSFER_TYPEHASH = keccak(
+    text="TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+)
+SETTLE_SELECTOR = keccak(text="transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")[:4]
 
 
 class TypedSigner(Protocol):
@@ -136,9 +143,36 @@ def sign_typed(account: LocalAccount, message: dict[str, Any]) -> bytes:
     return bytes(account.sign_message(encode_typed_data(full_message=message)).signature)
 
 
+def _word(address: str) -> bytes:
+    return bytes.fromhex(address[2:]).rjust(32, b"\0")
+
+
+@lru_cache(maxsize=256)
+def domain_separator(name: str, version: str, chain_id: int, token: str) -> bytes:
+    """The EIP-712 hash of a token's domain (`domain(...)`); a node sees only a few, so each is hashed once."""
+    return keccak(DOMAIN_TYPEHASH + keccak(text=name) + keccak(text=version) + chain_id.to_bytes(32, "big") + _word(token))
+
+
+def digest(auth: Authorization, chain_id: int, token: str, name: str, version: str) -> bytes:
+    """The EIP-712 hash a payer signs: what `typed_data(...)` encodes, hashed without a generic encoder."""
+    struct = keccak(
+        TRANSFER_TYPEHASH + _word(auth.sender) + _word(auth.receiver) + auth.value.to_bytes(32, "big")
+        + auth.valid_after.to_bytes(32, "big") + auth.valid_before.to_bytes(32, "big") + auth.nonce
+    )
+    return keccak(b"\x19\x01" + domain_separator(name, version, chain_id, token) + struct)
+
+
 def recover(auth: Authorization, signature: bytes, chain_id: int, token: str, name: str, version: str) -> str | None:
     """The signer of an EIP-3009 authorization, or None when the signature is unusable."""
-    return recover_typed(typed_data(auth, chain_id, token, name, version), signature)
+    vrs = split_signature(signature)
+    if vrs is None:
+        return None
+    v, r, s = vrs
+    try:
+        public = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest(auth, chain_id, token, name, version))
+    except (BadSignature, ValidationError, ValueError, OverflowError):
+        return None
+    return to_checksum_address(public.to_canonical_address())
 
 
 def token_domain(offer: Offer) -> tuple[str, str] | None:
@@ -155,30 +189,35 @@ def check(payment: Payment, offer: Offer, now: int) -> tuple[str | None, str]:
         parsed = parse_exact(payment.payload)
     except WireError as exc:
         return exc.reason, ""
+    return rules(parsed, payment, offer, now), parsed.authorization.sender
+
+
+def rules(parsed: ExactPayload, payment: Payment, offer: Offer, now: int) -> str | None:
+    """`check` on a payload already parsed: the reason of the first rule it breaks, or None."""
     auth, payer = parsed.authorization, parsed.authorization.sender
     if payment.scheme != SCHEME:
-        return "unsupported_scheme", payer
+        return "unsupported_scheme"
     if payment.caip2_network != offer.network:
-        return "network_mismatch", payer
+        return "network_mismatch"
     try:
         chain_id = chain_id_of(offer.network)
     except WireError as exc:
-        return exc.reason, payer
+        return exc.reason
     names = token_domain(offer)
     if names is None:
-        return "missing_eip712_domain", payer
+        return "missing_eip712_domain"
     if auth.receiver.lower() != offer.pay_to.lower():
-        return "invalid_exact_evm_payload_recipient_mismatch", payer
+        return "invalid_exact_evm_payload_recipient_mismatch"
     if auth.value != offer.amount:
-        return "invalid_exact_evm_payload_authorization_value_mismatch", payer
+        return "invalid_exact_evm_payload_authorization_value_mismatch"
     if auth.valid_before < now + VALID_BEFORE_MARGIN:
-        return "invalid_exact_evm_payload_authorization_valid_before", payer
+        return "invalid_exact_evm_payload_authorization_valid_before"
     if auth.valid_after > now:
-        return "invalid_exact_evm_payload_authorization_valid_after", payer
+        return "invalid_exact_evm_payload_authorization_valid_after"
     # Smart-wallet signatures (EIP-1271 / ERC-6492, longer than 65 bytes) need a chain to check: unsupported.
     if recover(auth, parsed.signature, chain_id, offer.asset, *names) != payer:
-        return "invalid_exact_evm_payload_signature", payer
-    return None, payer
+        return "invalid_exact_evm_payload_signature"
+    return None
 
 
 def authorization_json(auth: Authorization) -> dict[str, str]:
@@ -235,3 +274,13 @@ def settle_args(p: ExactPayload) -> tuple[str, str, int, int, int, bytes, int, b
         a.sender, a.receiver, a.value, a.valid_after, a.valid_before, a.nonce,
         v, r.to_bytes(32, "big"), s.to_bytes(32, "big"),
     )
+
+
+def settle_data(p: ExactPayload) -> bytes:
+    """Calldata of the v/r/s transferWithAuthorization call that settles `p`.
+
+    Every argument is a static 32-byte word, so the ABI encoding is their concatenation.
+    """
+    sender, receiver, value, valid_after, valid_before, nonce, v, r, s = settle_args(p)
+    numbers = (value, valid_after, valid_before)
+    return b"".join((SETTLE_SELECTOR, _word(sender), _word(receiver), *(n.to_bytes(32, "big") for n in numbers), nonce, v.to_bytes(32, "big"), r, s))

@@ -45,9 +45,14 @@ class Router:
             meta = {k: v for k, v in reg.meta.items() if k != "price"}
             self.routes.append(Route(method, compile_path(path), path, reg.value, reg.meta.get("price"), meta, reg.owner))
         self.routes.sort(key=lambda r: (PARAM.search(r.template) is not None, -len(r.template)))
+        # Literal paths win anyway, so an exact (method, path) hit needs no scan.
+        self.literal = {(r.method, r.template): r for r in self.routes if PARAM.search(r.template) is None}
 
     def find(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path params, whether the path exists under another method)."""
+        route = self.literal.get((method, path))
+        if route is not None:
+            return route, {}, False
         elsewhere = False
         for route in self.routes:
             m = route.pattern.match(path)
