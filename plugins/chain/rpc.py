@@ -26,6 +26,8 @@ from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.datastructures import AttributeDict
 
+from colony.core.rpc import loads
+
 AsyncRequest = Callable[[str, list[Any]], Awaitable[Any]]
 """A JSON-RPC call: (method, params in JSON-RPC form) -> result as the node sent it."""
 
@@ -90,7 +92,7 @@ class JsonRpc:
         async with self._limit:
             status, data = await self._exchange(body)
         try:
-            reply = json.loads(data)
+            reply = loads(data)  # not json.loads: web3 lifts the recursion limit past the C stack, so deep nesting would crash
         except ValueError:
             reply = None
         if not isinstance(reply, dict):

@@ -7,12 +7,14 @@ import dataclasses
 import time
 from typing import Any
 
+import eth_abi
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak
-from hypothesis import given
+from eth_utils import keccak, to_checksum_address
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from web3 import Web3
 from x402 import x402ClientSync
 from x402.mechanisms.evm import EthAccountSigner
 from x402.mechanisms.evm.eip712 import hash_eip3009_authorization
@@ -20,6 +22,7 @@ from x402.mechanisms.evm.exact import ExactEvmClientScheme, register_exact_evm_c
 from x402.mechanisms.evm.types import ExactEIP3009Authorization
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
+from colony.plugins.chain.build import load_artifact
 from colony.plugins.gateway import exact, wire
 from colony.plugins.gateway.exact import Authorization
 from colony.plugins.gateway.wire import Offer, WireError
@@ -305,3 +308,43 @@ def test_settle_args_refuse_unusable_signatures() -> None:
     parsed = exact.parse_exact(good()["payload"])
     with pytest.raises(ValueError):
         exact.settle_args(exact.ExactPayload(parsed.authorization, parsed.signature + b"\x00"))
+
+
+# ---------------------------------------------------------------- the hand-made encodings against the generic ones
+
+
+ADDRESSES = st.binary(min_size=20, max_size=20).map(to_checksum_address)
+UINT256 = st.integers(0, 2**256 - 1)
+AUTHORIZATIONS = st.builds(Authorization, ADDRESSES, ADDRESSES, UINT256, UINT256, UINT256, st.binary(min_size=32, max_size=32))
+DOMAINS = st.tuples(UINT256, ADDRESSES, st.text(max_size=40), st.text(max_size=10))
+TOKEN_ABI = Web3().eth.contract(abi=load_artifact("stablecoin")["abi"])
+SETTLE_TYPES = ["address", "address", "uint256", "uint256", "uint256", "bytes32", "uint8", "bytes32", "bytes32"]
+
+
+@given(AUTHORIZATIONS, DOMAINS)
+def test_hand_made_digest_equals_encode_typed_datas(auth: Authorization, names: tuple[int, str, str, str]) -> None:
+    chain_id, token, name, version = names
+    signable = encode_typed_data(full_message=exact.typed_data(auth, chain_id, token, name, version))
+    assert exact.digest(auth, chain_id, token, name, version) == keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+@settings(max_examples=40)
+@given(st.integers(1, N - 1), AUTHORIZATIONS, DOMAINS)
+def test_recovery_returns_the_signer_of_random_keys(key: int, auth: Authorization, names: tuple[int, str, str, str]) -> None:
+    chain_id, token, name, version = names
+    account = Account.from_key(key.to_bytes(32, "big"))
+    auth = dataclasses.replace(auth, sender=account.address)
+    message = exact.typed_data(auth, chain_id, token, name, version)
+    signature = exact.sign_typed(account, message)
+    assert exact.recover(auth, signature, chain_id, token, name, version) == account.address == exact.recover_typed(message, signature)
+    other = dataclasses.replace(auth, value=(auth.value + 1) % 2**256)
+    assert exact.recover(other, signature, chain_id, token, name, version) != account.address
+
+
+@given(AUTHORIZATIONS, st.integers(1, N - 1), st.integers(1, N // 2), st.sampled_from([0, 1, 27, 28]))
+def test_settle_data_equals_the_abi_encoding(auth: Authorization, r: int, s: int, v: int) -> None:
+    payload = exact.ExactPayload(auth, r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v]))
+    args = exact.settle_args(payload)
+    data = exact.settle_data(payload)
+    assert data == bytes.fromhex(TOKEN_ABI.encode_abi("transferWithAuthorization", args=list(args))[2:])
+    assert data == exact.SETTLE_SELECTOR + eth_abi.encode(SETTLE_TYPES, list(args))
