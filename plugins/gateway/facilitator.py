@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,39 @@ def transfer_logged(receipt: dict[str, Any], asset: str, sender: str, receiver: 
         ):
             return True
     return False
+
+
+async def follow(
+    chain: Chain, book: SettlementBook, token: str, record: Record, timeout: float | None, mismatch: str,
+    abandoned: Callable[[Record], Awaitable[bool]],
+) -> Settlement:
+    """Wait for a recorded transaction's receipt, resending its own signed bytes if the chain lost them, and book the outcome.
+
+    Bytes the chain refuses may be a passing failure: the record fails only when `abandoned(record)`
+    says that transaction can no longer pay; else it stays pending. `mismatch` is the reason for a
+    mined transaction without the expected Transfer.
+    """
+    try:
+        receipt = await chain.receipt(record.transaction, timeout)
+        if receipt is None and await chain.transaction(record.transaction) is None:
+            try:
+                await chain.resend(bytes.fromhex(record.raw))
+            except ChainError:
+                if not await abandoned(record):
+                    raise
+                receipt = {"status": 0}
+            else:
+                receipt = await chain.receipt(record.transaction, timeout)
+    except ChainError:
+        receipt = None
+    if receipt is None:
+        return Settlement(False, record.network, record.transaction, "settlement_pending", record.payer, pending=True, record=record)
+    if transfer_logged(receipt, token, record.payer, record.pay_to, record.amount):
+        record.state, record.reason = SETTLED, ""
+    else:
+        record.state, record.reason = FAILED, mismatch if receipt.get("status") == 1 else "transaction_failed"
+    await book.put(record)
+    return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
 
 
 class Facilitator:
@@ -147,30 +180,14 @@ class Facilitator:
         """Find out what became of a recorded transaction, resending the same bytes if the chain lost it."""
         if record.state == SETTLED:
             return Settlement(True, record.network, record.transaction, payer=record.payer, record=record)
-        try:
-            receipt = await self.chain.receipt(record.transaction, timeout)
-            if receipt is None and await self.chain.transaction(record.transaction) is None:
-                try:
-                    await self.chain.resend(bytes.fromhex(record.raw))
-                except ChainError:
-                    if await self.chain.call("token", "authorizationState", record.payer, bytes.fromhex(record.nonce[2:])):
-                        raise
-                    # The chain refuses these bytes and the authorization is unused: a new attempt is
-                    # safe, since the token's one-use nonce lets at most one of them ever pay.
-                    record.state, record.reason = FAILED, "transaction_failed"
-                    await self.book.put(record)
-                    return Settlement(False, record.network, record.transaction, record.reason, record.payer, record=record)
-                receipt = await self.chain.receipt(record.transaction, timeout)
-        except ChainError:
-            receipt = None
-        if receipt is None:
-            return Settlement(False, record.network, record.transaction, "settlement_pending", record.payer, pending=True, record=record)
-        if transfer_logged(receipt, self.token.address, record.payer, record.pay_to, record.amount):
-            record.state, record.reason = SETTLED, ""
-        else:
-            record.state, record.reason = FAILED, "invalid_exact_evm_transfer_event_mismatch" if receipt.get("status") == 1 else "transaction_failed"
-        await self.book.put(record)
-        return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
+        return await follow(self.chain, self.book, self.token.address, record, timeout, "invalid_exact_evm_transfer_event_mismatch", self._unused)
+
+    async def _unused(self, record: Record) -> bool:
+        """Whether the record's authorization is still unused, so a new attempt is safe.
+
+        The token's one-use nonce lets at most one of the attempts ever pay.
+        """
+        return not await self.chain.call("token", "authorizationState", record.payer, bytes.fromhex(record.nonce[2:]))
 
     async def mark_delivered(self, record: Record) -> None:
         """Note that the paid content went out, so a replay of this payment gets nothing."""

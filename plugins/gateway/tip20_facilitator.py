@@ -17,7 +17,7 @@ from eth_utils import to_checksum_address
 from colony.plugins.chain import Chain, ChainError, TxSigner
 
 from . import tip20
-from .facilitator import Settlement, Verdict, transfer_logged
+from .facilitator import Settlement, Verdict, follow
 from .settlement import FAILED, PENDING, SETTLED, Record, SettlementBook
 from .wire import Offer
 
@@ -113,30 +113,8 @@ class Tip20Facilitator:
     async def reconcile(self, record: Record, timeout: float | None = None) -> Settlement:
         """Find out what became of a recorded transaction, resending only its own signed bytes."""
         if record.state == PENDING:
-            receipt = await self._receipt(record, timeout)
-            if receipt is None:
-                return Settlement(False, record.network, record.transaction, "settlement_pending", record.payer, pending=True, record=record)
-            if transfer_logged(receipt, self.token.address, record.payer, record.pay_to, record.amount):
-                record.state, record.reason = SETTLED, ""
-            else:
-                record.state, record.reason = FAILED, "invalid_tip20_transfer_event_mismatch" if receipt.get("status") == 1 else "transaction_failed"
-            await self.book.put(record)
+            return await follow(self.chain, self.book, self.token.address, record, timeout, "invalid_tip20_transfer_event_mismatch", self._orphaned)
         return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
-
-    async def _receipt(self, record: Record, timeout: float | None) -> dict[str, Any] | None:
-        """The receipt of a record's transaction, sending its bytes again if the chain lost them; None while unknown."""
-        try:
-            receipt = await self.chain.receipt(record.transaction, timeout)
-            if receipt is not None or await self.chain.transaction(record.transaction) is not None:
-                return receipt
-            try:
-                await self.chain.resend(bytes.fromhex(record.raw))
-            except ChainError:
-                # Refused bytes may be a passing failure; they are dead only once their account nonce is taken.
-                return {"status": 0} if await self._orphaned(record) else None
-            return await self.chain.receipt(record.transaction, timeout)
-        except ChainError:
-            return None
 
     async def _orphaned(self, record: Record) -> bool:
         """Whether the facilitator's mined transactions have passed this one's account nonce while it stayed unmined."""
