@@ -92,8 +92,8 @@ async def follow(
     return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
 
 
-class Facilitator:
-    """Verify and settle `exact` EIP-3009 payments on one chain, with a persistent settlement book."""
+class Settler:
+    """What a scheme's facilitator works with: the chain, its token, the facilitator key and the settlement book."""
 
     def __init__(self, chain: Chain, signer: TxSigner, book: SettlementBook, *, simulate: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.chain = chain
@@ -102,6 +102,10 @@ class Facilitator:
         self.simulate = simulate
         self.clock = clock
         self.token = chain.contract("token")
+
+
+class Facilitator(Settler):
+    """Verify and settle `exact` EIP-3009 payments on one chain, with a persistent settlement book."""
 
     def _tx(self, parsed: exact.ExactPayload) -> dict[str, Any]:
         return {"to": self.token.address, "data": exact.settle_data(parsed)}

@@ -7,34 +7,24 @@ transaction exists anywhere but here, and that claim is never released, whatever
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import trio
 from eth_utils import to_checksum_address
 
-from colony.plugins.chain import Chain, ChainError, TxSigner
+from colony.plugins.chain import ChainError
 
 from . import tip20
-from .facilitator import Settlement, Verdict, follow
-from .settlement import FAILED, PENDING, SETTLED, Record, SettlementBook
+from .facilitator import Settlement, Settler, Verdict, follow
+from .settlement import FAILED, PENDING, SETTLED, Record
 from .wire import Offer
 
 # Tempo charges about 300k gas for a transfer to an address that never held the token.
 TRANSFER_FROM_GAS = 500_000
 
 
-class Tip20Facilitator:
+class Tip20Facilitator(Settler):
     """Verify and settle tempo-tip20 payments on one chain, in the same settlement book as `exact`."""
-
-    def __init__(self, chain: Chain, signer: TxSigner, book: SettlementBook, *, simulate: bool = True, clock: Callable[[], float] = time.time) -> None:
-        self.chain = chain
-        self.signer = signer
-        self.book = book
-        self.simulate = simulate
-        self.clock = clock
-        self.token = chain.contract("token")
 
     @property
     def address(self) -> str:
