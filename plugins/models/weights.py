@@ -1,0 +1,126 @@
+"""Model weights as safetensors: strict parsing, a checksum, and atomic files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+from tinygrad import Tensor, dtypes
+
+from .base import Model, ModelError
+
+MAX_HEADER = 1 << 24
+_DTYPES = {"F32": dtypes.float32}
+
+
+def to_bytes(tensors: dict[str, Tensor], metadata: dict[str, str]) -> bytes:
+    """Serialize float32 tensors as safetensors, with a sha256 of the data in the metadata."""
+    header: dict[str, object] = {}
+    chunks, offset = [], 0
+    for name, tensor in tensors.items():
+        if tensor.dtype != dtypes.float32:
+            raise ModelError(f"tensor {name!r} is {tensor.dtype.name}; only float32 is stored")
+        raw = bytes(tensor.contiguous().realize().data())
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    data = b"".join(chunks)
+    header["__metadata__"] = {**metadata, "sha256": hashlib.sha256(data).hexdigest()}
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    return struct.pack("<Q", len(head)) + head + data
+
+
+def from_bytes(blob: bytes) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Parse safetensors bytes written by `to_bytes`; ModelError on anything malformed."""
+    if len(blob) < 8:
+        raise ModelError("weights are truncated: no safetensors header")
+    (size,) = struct.unpack("<Q", blob[:8])
+    if size > MAX_HEADER or 8 + size > len(blob):
+        raise ModelError("weights are truncated or corrupt: bad safetensors header length")
+    try:
+        header = json.loads(blob[8 : 8 + size])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"weights are corrupt: unreadable safetensors header ({e})") from None
+    if not isinstance(header, dict):
+        raise ModelError("weights are corrupt: the safetensors header is not an object")
+    metadata = header.pop("__metadata__", None)
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ModelError("weights lack their metadata (arch, checksum)")
+    data = blob[8 + size :]
+    if hashlib.sha256(data).hexdigest() != metadata.get("sha256"):
+        raise ModelError("weights are truncated or corrupt: checksum mismatch")
+    tensors, end = {}, 0
+    for name, info in header.items():
+        tensors[name] = _tensor(name, info, data, end)
+        end = info["data_offsets"][1]
+    if end != len(data):
+        raise ModelError("weights are corrupt: trailing bytes after the last tensor")
+    return tensors, metadata
+
+
+def _tensor(name: str, info: object, data: bytes, start: int) -> Tensor:
+    """One tensor from its header entry, which must start where the previous one ended."""
+    try:
+        dtype = _DTYPES[info["dtype"]]  # type: ignore[index]
+        shape = [int(n) for n in info["shape"]]  # type: ignore[index]
+        begin, end = (int(n) for n in info["data_offsets"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"weights are corrupt: bad header entry for {name!r}") from None
+    count = 1
+    for n in shape:
+        count *= n
+    if begin != start or end - begin != count * dtype.itemsize or end > len(data) or min(shape, default=1) < 0:
+        raise ModelError(f"weights are corrupt: bad offsets or shape for {name!r}")
+    return Tensor(data[begin:end], dtype=dtype).reshape(shape)
+
+
+def write_atomic(path: Path, blob: bytes) -> None:
+    """Write `blob` to `path` so that a crash leaves either the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(model: Model, path: Path, metadata: dict[str, str]) -> None:
+    """Save the model's weights atomically, with its arch, steps and seed in the metadata."""
+    info = {**metadata, "arch": model.arch, "steps": str(model.steps), "seed": str(model.seed)}
+    write_atomic(path, to_bytes(model.state_dict(), info))
+
+
+def load(model: Model, path: Path) -> dict[str, str]:
+    """Load weights saved for this architecture; on any problem raise ModelError and change nothing."""
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
+    tensors, metadata = from_bytes(blob)
+    check_arch(model, metadata, f"weights {path.name}")
+    model.check_state(tensors, f"weights {path.name}")
+    model.load_state_dict(tensors)
+    model.steps = int(metadata["steps"]) if metadata.get("steps", "").isdigit() else 0
+    return metadata
+
+
+def check_arch(model: Model, metadata: dict[str, str], what: str) -> None:
+    """Refuse `what` unless its metadata names this model's architecture and version."""
+    arch = metadata.get("arch")
+    if arch != model.arch:
+        raise ModelError(f"{what} are for architecture {arch!r}, not {model.arch!r}")
