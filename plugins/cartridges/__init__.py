@@ -15,7 +15,7 @@ from colony.core import Manifest, Option, PluginContext, Registrar, RPCError
 from colony.core.http import Request, Response
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED, loads
 
-from .abi import Cartridge, DeployError, Outcome, Policy, encode_request, to_json
+from .abi import MAX_SIDE, Cartridge, DeployError, Outcome, Policy, encode_request, to_json
 from .engine import Engine
 from .kv import KV, Quota
 from .library import Library
@@ -290,8 +290,8 @@ async def _session_call(step: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 
 async def session_open(slug: str, width: int = 320, height: int = 240) -> dict[str, Any]:
     """Start an interactive cartridge: x402_init(width, height); returns the session id and the first frame."""
-    if not (0 < width <= 1024 and 0 < height <= 1024):
-        raise RPCError(INVALID_PARAMS, "width and height must be 1 to 1024")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise RPCError(INVALID_PARAMS, f"width and height must be 1 to {MAX_SIDE}")
     return await _session_call(_sessions().open(_cartridge(slug, "interactive"), width, height))
 
 

@@ -6,13 +6,14 @@ import hashlib
 import importlib.metadata
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import wasmtime
+
+from colony.core.paths import write_private
 
 from .manifest import Limits
 
@@ -27,11 +28,10 @@ class CompileError(Exception):
 
 @dataclass
 class EngineStats:
-    """How modules were obtained: compiled, read back from disk, or found in memory."""
+    """How modules were obtained: compiled or read back from disk, and cached files refused."""
 
     compiles: int = 0
     disk_loads: int = 0
-    memory_hits: int = 0
     cache_rejects: int = 0
 
 
@@ -83,7 +83,6 @@ class Engine:
         with self._lock:
             found = self._modules.get(sha256)
         if found is not None:
-            self.stats.memory_hits += 1
             return found, "memory"
         module = self._load(sha256)
         source = "disk"
@@ -137,16 +136,10 @@ class Engine:
         if path is None:
             return
         payload = bytes(module.serialize())
-        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
-            os.replace(temporary, path)
+            write_private(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
         except OSError as exc:
             log.warning("module cache not written (%s): %s", path, exc)
-            temporary.unlink(missing_ok=True)
 
     # -- stores -----------------------------------------------------------------------------
 

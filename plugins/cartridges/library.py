@@ -14,7 +14,7 @@ import trio
 from colony.core import Namespace
 
 from .abi import Cartridge, DeployError, Host, Outcome, Policy
-from .engine import Engine
+from .engine import Engine, elapsed_ms
 from .kv import KV, View
 from .manifest import CartridgeManifest, ManifestError, parse
 
@@ -116,7 +116,7 @@ class Library:
                 self.slots[manifest.slug] = Slot(cartridge, None, at, Stats(), deque(maxlen=self.log_lines))
             else:
                 self.slots[manifest.slug] = Slot(cartridge, old.current, at, old.stats, old.logs)
-            swap_ms = round((time.perf_counter() - start) * 1000, 3)
+            swap_ms = elapsed_ms(start)
             try:
                 async with self.store.transaction() as tx:
                     if self.store.get(f"wasm/{sha256}") is None:
@@ -136,7 +136,7 @@ class Library:
             "compiled": cartridge.source,
             "compile_ms": cartridge.compile_ms,
             "swap_ms": swap_ms,
-            "ms": round((time.perf_counter() - start) * 1000, 3),
+            "ms": elapsed_ms(start),
         }
         self.publish("cartridges.deployed", {"slug": manifest.slug, "version": manifest.version, "sha256": sha256, "previous": info["previous"]})
         return info

@@ -183,6 +183,7 @@ async def test_idle_sessions_are_reaped(rig: Rig) -> None:
     await sessions.open(rig.library.get("screen"), 4, 2)  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sessions.reap)
-        while sessions.open_sessions:
-            await trio.sleep(0.01)
+        with trio.fail_after(60):  # a hang guard, not a timing threshold
+            while sessions.open_sessions:
+                await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
