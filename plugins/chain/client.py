@@ -136,6 +136,10 @@ class Chain:
         """The latest block number."""
         return quantity(await self.rpc("eth_blockNumber"))
 
+    async def transaction_count(self, address: str, block: str = "latest") -> int:
+        """The account nonce of `address`: its transactions mined by `block` ("latest" or "pending")."""
+        return quantity(await self.rpc("eth_getTransactionCount", address, block))
+
     def _lock(self, sender: str) -> trio.Lock:
         return self._sender_locks.setdefault(sender, trio.Lock())
 
@@ -153,7 +157,7 @@ class Chain:
         Hold `sending(signer.address)` around prepare and broadcast, so two transactions never
         take the same nonce.
         """
-        chain_nonce = quantity(await self.rpc("eth_getTransactionCount", signer.address, "pending"))
+        chain_nonce = await self.transaction_count(signer.address, "pending")
         nonce = max(chain_nonce, self._nonces.get(signer.address, 0))
         tx: dict[str, Any] = {"from": signer.address, "nonce": nonce, "chainId": self.chain_id, "gasPrice": await self.gas_price()}
         if gas is not None:

@@ -13,7 +13,7 @@ import itertools
 import json
 import ssl
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,9 +27,6 @@ from hexbytes import HexBytes
 from web3.datastructures import AttributeDict
 
 from colony.core.rpc import loads
-
-AsyncRequest = Callable[[str, list[Any]], Awaitable[Any]]
-"""A JSON-RPC call: (method, params in JSON-RPC form) -> result as the node sent it."""
 
 MAX_BODY = 32 * 1024 * 1024  # bytes of one answer; a receipt or a call result is a few kilobytes
 RECEIVE = 64 * 1024

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-from eth_utils import to_checksum_address
 
 from colony.plugins.chain import ChainError
 
@@ -48,7 +47,7 @@ class Tip20Facilitator(Settler):
         reason, _ = await trio.to_thread.run_sync(tip20.check, payment, offer, int(self.clock()))
         if reason:
             return Verdict(False, reason, payer)
-        if to_checksum_address(offer.asset) != self.token.address:
+        if offer.asset.lower() != self.token.address.lower():
             return Verdict(False, "asset_not_deployed_contract", payer)
         try:
             if self.simulate:
@@ -108,5 +107,5 @@ class Tip20Facilitator(Settler):
 
     async def _orphaned(self, record: Record) -> bool:
         """Whether the facilitator's mined transactions have passed this one's account nonce while it stayed unmined."""
-        mined = await self.chain.run(self.chain.w3.eth.get_transaction_count, self.signer.address, "latest")
-        return 0 <= record.sent_nonce < int(mined) and await self.chain.receipt(record.transaction, 0) is None
+        mined = await self.chain.transaction_count(self.signer.address)
+        return 0 <= record.sent_nonce < mined and await self.chain.receipt(record.transaction, 0) is None
