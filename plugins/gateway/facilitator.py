@@ -59,39 +59,6 @@ def transfer_logged(receipt: dict[str, Any], asset: str, sender: str, receiver: 
     return False
 
 
-async def follow(
-    chain: Chain, book: SettlementBook, token: str, record: Record, timeout: float | None, mismatch: str,
-    abandoned: Callable[[Record], Awaitable[bool]],
-) -> Settlement:
-    """Wait for a recorded transaction's receipt, resending its own signed bytes if the chain lost them, and book the outcome.
-
-    Bytes the chain refuses may be a passing failure: the record fails only when `abandoned(record)`
-    says that transaction can no longer pay; else it stays pending. `mismatch` is the reason for a
-    mined transaction without the expected Transfer.
-    """
-    try:
-        receipt = await chain.receipt(record.transaction, timeout)
-        if receipt is None and await chain.transaction(record.transaction) is None:
-            try:
-                await chain.resend(bytes.fromhex(record.raw))
-            except ChainError:
-                if not await abandoned(record):
-                    raise
-                receipt = {"status": 0}
-            else:
-                receipt = await chain.receipt(record.transaction, timeout)
-    except ChainError:
-        receipt = None
-    if receipt is None:
-        return Settlement(False, record.network, record.transaction, "settlement_pending", record.payer, pending=True, record=record)
-    if transfer_logged(receipt, token, record.payer, record.pay_to, record.amount):
-        record.state, record.reason = SETTLED, ""
-    else:
-        record.state, record.reason = FAILED, mismatch if receipt.get("status") == 1 else "transaction_failed"
-    await book.put(record)
-    return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
-
-
 class Settler:
     """What a scheme's facilitator works with: the chain, its token, the facilitator key and the settlement book."""
 
@@ -102,6 +69,35 @@ class Settler:
         self.simulate = simulate
         self.clock = clock
         self.token = chain.contract("token")
+
+    async def follow(self, record: Record, timeout: float | None, mismatch: str, abandoned: Callable[[Record], Awaitable[bool]]) -> Settlement:
+        """Wait for a recorded transaction's receipt, resending its own signed bytes if the chain lost them, and book the outcome.
+
+        Bytes the chain refuses may be a passing failure: the record fails only when `abandoned(record)`
+        says that transaction can no longer pay; else it stays pending. `mismatch` is the reason for a
+        mined transaction without the expected Transfer.
+        """
+        try:
+            receipt = await self.chain.receipt(record.transaction, timeout)
+            if receipt is None and await self.chain.transaction(record.transaction) is None:
+                try:
+                    await self.chain.resend(bytes.fromhex(record.raw))
+                except ChainError:
+                    if not await abandoned(record):
+                        raise
+                    receipt = {"status": 0}
+                else:
+                    receipt = await self.chain.receipt(record.transaction, timeout)
+        except ChainError:
+            receipt = None
+        if receipt is None:
+            return Settlement(False, record.network, record.transaction, "settlement_pending", record.payer, pending=True, record=record)
+        if transfer_logged(receipt, self.token.address, record.payer, record.pay_to, record.amount):
+            record.state, record.reason = SETTLED, ""
+        else:
+            record.state, record.reason = FAILED, mismatch if receipt.get("status") == 1 else "transaction_failed"
+        await self.book.put(record)
+        return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
 
 
 class Facilitator(Settler):
@@ -184,7 +180,7 @@ class Facilitator(Settler):
         """Find out what became of a recorded transaction, resending the same bytes if the chain lost it."""
         if record.state == SETTLED:
             return Settlement(True, record.network, record.transaction, payer=record.payer, record=record)
-        return await follow(self.chain, self.book, self.token.address, record, timeout, "invalid_exact_evm_transfer_event_mismatch", self._unused)
+        return await self.follow(record, timeout, "invalid_exact_evm_transfer_event_mismatch", self._unused)
 
     async def _unused(self, record: Record) -> bool:
         """Whether the record's authorization is still unused, so a new attempt is safe.

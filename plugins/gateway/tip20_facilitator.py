@@ -14,7 +14,7 @@ import trio
 from colony.plugins.chain import ChainError
 
 from . import tip20
-from .facilitator import Settlement, Settler, Verdict, follow
+from .facilitator import Settlement, Settler, Verdict
 from .settlement import FAILED, PENDING, SETTLED, Record
 from .wire import Offer
 
@@ -102,7 +102,7 @@ class Tip20Facilitator(Settler):
     async def reconcile(self, record: Record, timeout: float | None = None) -> Settlement:
         """Find out what became of a recorded transaction, resending only its own signed bytes."""
         if record.state == PENDING:
-            return await follow(self.chain, self.book, self.token.address, record, timeout, "invalid_tip20_transfer_event_mismatch", self._orphaned)
+            return await self.follow(record, timeout, "invalid_tip20_transfer_event_mismatch", self._orphaned)
         return Settlement(record.state == SETTLED, record.network, record.transaction, record.reason, record.payer, record=record)
 
     async def _orphaned(self, record: Record) -> bool:
