@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -98,3 +99,22 @@ def _pick_device() -> str:
         os.environ["DEV"] = name
         return name
     raise RuntimeError("tinygrad found no usable device (neither CUDA nor a CPU compiler)")
+
+
+def own_cache() -> None:
+    """Make tinygrad open its kernel-cache connection anew in the calling thread (sqlite connections belong to one thread)."""
+    import tinygrad.helpers
+
+    tinygrad.helpers._db_connection = None
+
+
+def release_cache() -> None:
+    """Close the kernel-cache connection the calling thread opened, so that the next thread using tinygrad opens its own."""
+    helpers = sys.modules.get("tinygrad.helpers")
+    connection = getattr(helpers, "_db_connection", None)
+    if connection is not None:
+        try:
+            connection.close()
+        except sqlite3.ProgrammingError:  # another thread's: this one never got as far as opening one
+            return
+        helpers._db_connection = None  # type: ignore[union-attr]

@@ -8,8 +8,6 @@ import itertools
 import queue
 import random
 import re
-import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -112,30 +110,15 @@ def adopt_tinygrad(home: Path) -> str:
     """Make the calling worker tinygrad's only user in the process, set it up, and return its device.
 
     During a blue/green swap (or with two nodes in one process) the previous worker may still be
-    running: tinygrad is not thread-safe, so this one waits for it to end. sqlite connections belong
-    to the thread that opened them, and tinygrad keeps one for its kernel cache: this worker opens its own.
+    running: tinygrad is not thread-safe, so this one waits for it to end.
     """
     me = threading.current_thread()
     for other in threading.enumerate():
         if other is not me and other.name == THREAD:
             other.join()
     name = device.setup(home)
-    import tinygrad.helpers
-
-    tinygrad.helpers._db_connection = None
+    device.own_cache()
     return name
-
-
-def release_tinygrad() -> None:
-    """Close the kernel-cache connection this worker opened, so that the next thread using tinygrad opens its own."""
-    helpers = sys.modules.get("tinygrad.helpers")
-    connection = getattr(helpers, "_db_connection", None)
-    if connection is not None:
-        try:
-            connection.close()
-        except sqlite3.ProgrammingError:  # another thread's: this worker never got as far as opening one
-            return
-        helpers._db_connection = None  # type: ignore[union-attr]
 
 
 async def wait(future: Future[Any]) -> Any:
@@ -178,7 +161,7 @@ class Models:
         self.config = ctx.config
         self.dims = dims
         self.folder = ctx.home / "models"
-        self.worker = Worker(on_exit=release_tinygrad)
+        self.worker = Worker(on_exit=device.release_cache)
         self.slots: dict[str, Slot] = {}
         self.device = ""
         self.training = ""  # the model a cycle is running on, if any

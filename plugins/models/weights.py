@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 from tinygrad import Tensor, dtypes
+
+from colony.core.paths import write_private
 
 from .base import Model, ModelError
 
@@ -79,30 +79,10 @@ def _tensor(name: str, info: object, data: bytes, start: int) -> Tensor:
     return Tensor(data[begin:end], dtype=dtype).reshape(shape)
 
 
-def write_atomic(path: Path, blob: bytes) -> None:
-    """Write `blob` to `path` so that a crash leaves either the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def save(model: Model, path: Path, metadata: dict[str, str]) -> None:
     """Save the model's weights atomically, with its arch, steps and seed in the metadata."""
     info = {**metadata, "arch": model.arch, "steps": str(model.steps), "seed": str(model.seed)}
-    write_atomic(path, to_bytes(model.state_dict(), info))
+    write_private(path, to_bytes(model.state_dict(), info))
 
 
 def load(model: Model, path: Path) -> dict[str, str]:
