@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colony.plugins.cognition.autonomy import (
+from colony.plugins.cognition.rules.autonomy import (
     AutonomyState,
     Compiled,
     Fallback,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colony.plugins.cognition.brain import (
+from colony.plugins.cognition.rules.brain import (
     CONTEXT_KEYS,
     STEP_KINDS,
     BrainState,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import colony_state as cs
-from colony.plugins.cognition.colony_state import Bloch, Fitness, Oscillator, Psi, Temporal
+from colony.plugins.cognition.rules import colony_state as cs
+from colony.plugins.cognition.rules.colony_state import Bloch, Fitness, Oscillator, Psi, Temporal
 
 finite = st.floats(-10, 10)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import cortex as cx
+from colony.plugins.cognition.rules import cortex as cx
 
 
 def test_hash_context_is_fnv1a_with_separator() -> None:

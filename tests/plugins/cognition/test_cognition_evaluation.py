@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import evaluation as ev
-from colony.plugins.cognition.evaluation import EvaluationState
+from colony.plugins.cognition.rules import evaluation as ev
+from colony.plugins.cognition.rules.evaluation import EvaluationState
 
 
 def add(state: EvaluationState, system: str, preds: list[tuple[float, bool]], conf: float = 0.8, t: float = 0.0):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import feedback as fb
+from colony.plugins.cognition.rules import feedback as fb
 from colony.plugins.models.features import ERROR_CLASSES
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import free_energy as fe
-from colony.plugins.cognition.free_energy import FreeEnergyState, Measurement, Regime
+from colony.plugins.cognition.rules import free_energy as fe
+from colony.plugins.cognition.rules.free_energy import FreeEnergyState, Measurement, Regime
 
 WEIGHTS = {"brain": 0.4, "cortex": 0.3, "genesis": 0.2, "hivemind": 0.1}
 unit = st.floats(0.0, 1.0)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import genesis as g
+from colony.plugins.cognition.rules import genesis as g
 
 HOUR = 3600.0
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from colony.plugins.cognition import hivemind as hm
+from colony.plugins.cognition.rules import hivemind as hm
 
 
 def test_deposit_new_then_reinforce() -> None:

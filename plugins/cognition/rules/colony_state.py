@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from colony.plugins.cognition.free_energy import Regime, trend
-from colony.plugins.cognition.free_energy import unit_interval as _unit
+from colony.plugins.cognition.rules.free_energy import Regime, trend
+from colony.plugins.cognition.rules.free_energy import unit_interval as _unit
 
 # ── Ψ(t) ──────────────────────────────────────────────────────────────
 
