@@ -7,6 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
+from .budgets import BudgetError, BudgetExceeded, Budgets, RepeatedAction
 from .config import Config, ConfigError, Option
 from .context import PluginContext, Registrar, Registration, RegistrationError
 from .events import Envelope, Event, Notice
@@ -16,8 +17,12 @@ from .http import Request, Response
 from .manifest import Manifest
 from .rpc import RPCError
 from .store import Namespace
+from .tools import ToolError, validate_arguments
 
 __all__ = [
+    "BudgetError",
+    "BudgetExceeded",
+    "Budgets",
     "Config",
     "ConfigError",
     "Envelope",
@@ -34,8 +39,11 @@ __all__ = [
     "Registrar",
     "Registration",
     "RegistrationError",
+    "RepeatedAction",
     "Step",
     "Tick",
+    "ToolError",
     "__version__",
     "hookimpl",
+    "validate_arguments",
 ]

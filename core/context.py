@@ -13,8 +13,10 @@ import trio
 from .events import Event, Notice, Subscription
 from .manifest import Manifest
 from .store import Namespace
+from .tools import TOOL_NAME, schema_problem
 
 if TYPE_CHECKING:
+    from .budgets import Budgets
     from .dispatch import Dispatcher
     from .kernel import Kernel
 
@@ -132,6 +134,22 @@ class Registrar:
         """Add a neural model for the plugin that trains and serves models (the built-in `models`)."""
         self.add("model", name, model, **meta)
 
+    def tool(self, name: str, handler: Callable[..., Any], *, description: str, parameters: dict[str, Any]) -> None:
+        """Add a tool the soul may call: `handler(**args)` (sync or async) returns a JSON-able dict.
+
+        `parameters` is a JSON-schema object; the handler raises `ToolError` for an expected failure.
+        """
+        if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+            raise RegistrationError(f"tool name {name!r} must match {TOOL_NAME.pattern}")
+        if not callable(handler):
+            raise RegistrationError(f"tool {name!r} needs a callable handler")
+        if not isinstance(description, str) or not description.strip():
+            raise RegistrationError(f"tool {name!r} needs a description")
+        problem = schema_problem(parameters)
+        if problem is not None:
+            raise RegistrationError(f"tool {name!r}: {problem}")
+        self.add("tool", name, handler, description=description.strip(), parameters=parameters)
+
     def service(self, name: str, value: Any) -> None:
         """Offer an object to the plugins that declare this one in `requires`."""
         self.add("service", name, value)
@@ -161,6 +179,7 @@ class PluginContext:
         self.home: Path = kernel.home
         self.node_id: str = kernel.node_id
         self.hooks: Dispatcher = kernel.dispatcher
+        self.budgets: Budgets = kernel.budgets
         self._kernel = kernel
         self._subscriptions: list[Subscription] = []
         self.nursery: trio.Nursery | None = None

@@ -140,13 +140,19 @@ class Dispatcher:
             plan = self._plans[hook] = self._impls(hook)
         return plan
 
-    async def collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every implementation; return `(plugin, result)` for each non-None result."""
+    async def collect(self, hook: str, into: dict[str, Any] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation; return `(plugin, result)` for each non-None result.
+
+        With `into`, each result is also stored at `into[plugin]` as it comes, so implementations
+        that run later can read the earlier ones (the heartbeat passes `step.appraisals`).
+        """
         results: list[tuple[str, Any]] = []
         for impl in self.plan(hook):
             result = await self._call(impl, hook, kwargs)
             if result is not None and result is not _FAILED:
                 results.append((impl.plugin, result))
+                if into is not None:
+                    into[impl.plugin] = result
         return results
 
     async def first(self, hook: str, **kwargs: Any) -> tuple[str, Any] | None:

@@ -77,6 +77,29 @@ class TickCompleted(Event):
 
 
 @dataclass(frozen=True)
+class BudgetHit(Event):
+    """A budget refused spending: `used + amount` would pass `limit` for the tick or the day."""
+
+    topic: ClassVar[str] = "budget.exceeded"
+    kind: str
+    scope: str
+    used: int
+    amount: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class GuardTripped(Event):
+    """The repeat guard refused the `count`-th call in a row of `action` with the same params."""
+
+    topic: ClassVar[str] = "guard.tripped"
+    action: str
+    params: str
+    count: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class NodeLifecycle(Event):
     """The node started or is stopping."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .audit import canonical
+from .budgets import BudgetError
 from .events import TickCompleted
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class Step:
 
     action: str
     params: dict[str, Any] = field(default_factory=dict)
-    status: str = "pending"  # pending, vetoed, unhandled, ok, failed
+    status: str = "pending"  # pending, vetoed, refused, unhandled, ok, failed
     appraisals: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     verdicts: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +53,7 @@ class Outcome:
     ok: int = 0
     failed: int = 0
     vetoed: int = 0
+    refused: int = 0
     unhandled: int = 0
     errors: int = 0
 
@@ -103,6 +105,7 @@ class Heartbeat:
         async with self._lock:
             self.number += 1
             tick = Tick(self.number, self.kernel.clock())
+            self.kernel.budgets.begin_tick(self.number)
             errors_before = self._errors()
             started = perf_counter()
             task = trio.lowlevel.current_task()
@@ -169,10 +172,21 @@ class Heartbeat:
 
     async def _run_step(self, tick: Tick, step: Step, outcome: Outcome) -> None:
         hooks = self.kernel.dispatcher
-        step.appraisals = dict(await hooks.collect("colony_appraise", tick=tick, step=step))
+        step.appraisals = {}
+        await hooks.collect("colony_appraise", into=step.appraisals, tick=tick, step=step)
         if any(verdict is False for verdict in step.appraisals.values()):
             step.status = "vetoed"
             outcome.vetoed += 1
+            return
+        budgets = self.kernel.budgets
+        try:
+            budgets.check("tool_calls")  # before the guard, so a call refused for budget is not a repeat
+            budgets.guard(step.action, step.params)
+            budgets.spend("tool_calls", 1)
+        except BudgetError as exc:
+            step.status = "refused"
+            step.results = {"kernel": {"error": str(exc), "refused": exc.refused}}
+            outcome.refused += 1
             return
         step.results = dict(await hooks.collect("colony_act", tick=tick, step=step))
         if not step.results:
@@ -199,6 +213,7 @@ class Heartbeat:
     async def _persist(self, tick: Tick) -> None:
         async with self.kernel.store.namespace(NAMESPACE).transaction() as txn:
             txn.put(f"{tick.number:020d}", tick.to_dict())
+            self.kernel.budgets.write(txn)
             old = tick.number - self.kernel.config["heartbeat.keep_ticks"]
             if old > 0:
                 txn.delete(f"{old:020d}")

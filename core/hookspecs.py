@@ -67,8 +67,13 @@ def colony_plan(tick: Tick) -> list[Step] | list[dict[str, Any]] | None:
 
 
 @hookspec
+def colony_propose(tick: Tick, goal: dict[str, Any]) -> dict[str, Any] | None:
+    """Offer a candidate plan for the soul's `goal`: `{"steps": [...], "confidence": 0..1, "why": str}`, or None."""
+
+
+@hookspec
 def colony_appraise(tick: Tick, step: Step) -> Any:
-    """Score a step before it runs; returning False vetoes it."""
+    """Score a step before it runs, seeing earlier appraisals in `step.appraisals`; returning False vetoes it."""
 
 
 @hookspec

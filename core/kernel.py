@@ -14,6 +14,7 @@ import trio
 
 from . import methods
 from .audit import AuditLog
+from .budgets import Budgets
 from .config import Config
 from .context import Registry
 from .control import ControlServer
@@ -43,6 +44,8 @@ class Kernel:
         self.bus = Bus(config["bus.channel_size"], config["bus.recent"], clock)
         self.audit = AuditLog(self.store, config["audit.topics"])
         self.bus.sinks.append(self.audit.sink)
+        self.budgets = Budgets.from_config(config, clock, self.bus.publish)
+        self.budgets.load(self.store)
         self.pm = PluginManager()
         self.dispatcher = Dispatcher(self.pm)
         self.registry = Registry()
@@ -131,6 +134,7 @@ class Kernel:
             await self.host.stop_all()
         if budget.cancelled_caught:
             log.warning("plugins did not stop within %ss; cancelling", self.config["node.shutdown_timeout"])
+        await self.budgets.save(self.store)
         self.bus.publish(NodeLifecycle("stopped", self.node_id))
 
     async def _watch_signals(self) -> None:

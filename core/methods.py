@@ -38,6 +38,7 @@ def register(kernel: Kernel) -> None:
         ("node.metrics", m.metrics, False),
         ("node.tick", m.tick, False),
         ("node.ticks", m.ticks, False),
+        ("node.budgets", m.budgets, False),
         ("node.stop", m.stop, True),
         ("plugins.list", m.plugins_list, False),
         ("plugins.info", m.plugins_info, False),
@@ -130,6 +131,10 @@ class KernelMethods:
     async def ticks(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent persisted tick records, oldest first."""
         return self.kernel.heartbeat.recent(max(1, min(limit, 1000)))
+
+    async def budgets(self) -> dict[str, Any]:
+        """Budgets: each kind's use and limits this tick and today, and the repeat guard's recent calls and trips."""
+        return self.kernel.budgets.snapshot()
 
     async def stop(self) -> dict[str, Any]:
         """Stop the node cleanly."""

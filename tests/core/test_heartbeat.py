@@ -118,3 +118,71 @@ async def test_pulse_exposes_tick_metrics(make_kernel, home):
         gauges = dict(await kernel.dispatcher.collect("colony_metrics"))["pulse"]
         assert gauges["beats"] == 3 and gauges["tick_ms_mean"] > 0
         assert kernel.store.get("pulse", "beats") == 3
+
+
+LOOPER = '''
+from colony.core import Manifest
+PLUGIN = Manifest(name="looper")
+
+def colony_plan(tick):
+    return [{"action": "poke", "params": {"n": 1}}] * 5 + [{"action": "poke", "params": {"n": 2}}]
+def colony_appraise(tick, step):
+    return {"vote": 0.5}
+def colony_act(tick, step):
+    return {"poked": step.params["n"]}
+'''
+
+VOTER = """
+from colony.core import Manifest, hookimpl
+PLUGIN = Manifest(name="{name}")
+seen = []
+
+@hookimpl({order}=True)
+def colony_appraise(tick, step):
+    seen.append(dict(step.appraisals))
+    return {{"vote": 1, "saw": len(step.appraisals)}}
+"""
+
+
+async def test_the_guard_refuses_a_step_repeated_too_often_in_a_row(make_kernel, home):
+    write_plugin(home, "looper", LOOPER)
+    async with running(make_kernel(load=["looper"])) as kernel:
+        tick = await kernel.heartbeat.tick()
+        assert [s.status for s in tick.steps] == ["ok", "ok", "ok", "refused", "refused", "ok"]
+        refused = tick.steps[3]
+        assert refused.results == {"kernel": {"error": refused.results["kernel"]["error"], "refused": "repeat"}}
+        assert "repeated action 'poke'" in refused.results["kernel"]["error"]
+        assert refused.appraisals == {"looper": {"vote": 0.5}} and refused.verdicts == {}
+        assert (tick.outcome.ok, tick.outcome.refused, tick.outcome.errors) == (4, 2, 0)
+        assert tick.to_dict()["outcome"]["refused"] == 2
+        assert [e.topic for e in kernel.bus.recent].count("guard.tripped") == 2
+        snapshot = kernel.budgets.snapshot()
+        assert snapshot["kinds"]["tool_calls"]["tick_used"] == 4 and snapshot["guard"]["trips"] == 2
+
+
+async def test_a_tool_call_budget_refuses_steps_past_the_limit(make_kernel, home):
+    write_plugin(home, "pipe", PIPELINE)
+    kernel = make_kernel(load=["pipe"], budgets={"tool_calls": {"per_tick": 2}})
+    async with running(kernel):
+        tick = await kernel.heartbeat.tick()
+        # say and nobody spend a call (risky was vetoed, so it spends none); bad is refused
+        assert [(s.action, s.status) for s in tick.steps] == [("say", "ok"), ("risky", "vetoed"), ("nobody", "unhandled"), ("bad", "refused")]
+        assert tick.steps[3].results["kernel"]["refused"] == "budget"
+        assert "tool_calls budget per tick exceeded" in tick.steps[3].results["kernel"]["error"]
+        assert (tick.outcome.refused, tick.outcome.failed) == (1, 0)
+        assert "act:bad" not in kernel.host.plugins["pipe"].obj.order
+        assert any(e.topic == "budget.exceeded" for e in kernel.bus.recent)
+        await kernel.heartbeat.tick()  # gate rests on tick 2
+        tick = await kernel.heartbeat.tick()  # a new tick has a fresh per-tick budget
+        assert tick.outcome.refused == 1 and kernel.budgets.snapshot()["kinds"]["tool_calls"]["day_used"] == 4
+
+
+async def test_appraisers_see_the_appraisals_before_them(make_kernel, home):
+    write_plugin(home, "early", VOTER.format(name="early", order="tryfirst"))
+    write_plugin(home, "late", VOTER.format(name="late", order="trylast"))
+    write_plugin(home, "looper", LOOPER)
+    async with running(make_kernel(load=["early", "late", "looper"])) as kernel:
+        tick = await kernel.heartbeat.tick()
+        assert kernel.host.plugins["early"].obj.seen[0] == {}
+        assert kernel.host.plugins["late"].obj.seen[0] == {"early": {"vote": 1, "saw": 0}, "looper": {"vote": 0.5}}
+        assert tick.steps[0].appraisals["late"] == {"vote": 1, "saw": 2}
