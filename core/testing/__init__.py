@@ -3,6 +3,7 @@
 from .anvil import Anvil, AnvilUnavailable, anvil_path
 from .clock import FakeClock
 from .conformance import ConformanceError, check_plugin, static_problems
+from .gemini import FakeGemini, ScriptedAgent
 from .node import RunningNode, SyncClient, temporary_plugin
 
 __all__ = [
@@ -10,7 +11,9 @@ __all__ = [
     "AnvilUnavailable",
     "ConformanceError",
     "FakeClock",
+    "FakeGemini",
     "RunningNode",
+    "ScriptedAgent",
     "SyncClient",
     "check_plugin",
     "static_problems",
