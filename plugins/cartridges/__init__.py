@@ -15,6 +15,7 @@ from colony.core import Manifest, Option, PluginContext, Registrar, RPCError
 from colony.core.http import Request, Response
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED, loads
 
+from . import tools
 from .abi import MAX_SIDE, Cartridge, DeployError, Outcome, Policy, encode_request, to_json
 from .engine import Engine
 from .kv import KV, Quota
@@ -88,6 +89,7 @@ async def colony_start(ctx: PluginContext) -> None:
         raise
     sessions = _state["sessions"] = Sessions(library.host, kv, limiter, int(config["sessions"]), float(config["session_idle"]))
     ctx.start_task(sessions.reap)
+    tools.register(ctx, cartridges_deploy)
 
 
 async def colony_stop(ctx: PluginContext) -> None:

@@ -11,7 +11,7 @@ from hypercorn.trio import serve
 from colony.core import Manifest, Option, PluginContext, Registrar, Request, Response
 from colony.plugins.chain import Chain, ChainError
 
-from . import endpoints, exact, payer, tip20
+from . import endpoints, exact, payer, tip20, tool
 from .app import Gateway
 from .facilitator import Facilitator
 from .facilitator_http import FacilitatorAPI
@@ -129,6 +129,7 @@ async def colony_start(ctx: PluginContext) -> None:
     ctx.log.info("gateway listening on %s", ", ".join(_state["binds"]))
     ctx.registrar.rpc("gateway.info", gateway_info)
     payer.register(ctx, wallet, chain)
+    tool.register(ctx)
     await endpoints.register(ctx, chain, paywall, terms_for)
     ctx.start_task(reconcile_pending, paywall)
 

@@ -12,6 +12,7 @@ from colony.core.http import Request, Response
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED
 from colony.plugins.chain import Chain, ChainError, dev_fund
 
+from . import tools
 from .erc8004 import Agent, IdentityError
 from .keys import Signer, load_or_create, passphrase
 from .registration import WELL_KNOWN, short_uri
@@ -70,6 +71,7 @@ async def colony_start(ctx: PluginContext) -> None:
     ctx.registrar.rpc("identity.info", identity_info)
     ctx.registrar.rpc("identity.register", identity_register, destructive=True)
     ctx.registrar.rpc("identity.peers", identity_peers)
+    tools.register(ctx, agent)
     ctx.registrar.panel("identity", identity_panel, title="Identity")
     if chain.dev:
         await fund_dev(chain, ctx.config)
