@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import inspect
 import json
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -97,6 +98,9 @@ def nesting(line: bytes) -> int:
     return deepest
 
 
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def loads(line: bytes) -> Any:
     """`json.loads` that refuses nesting deeper than `MAX_DEPTH` with a ValueError.
 
@@ -112,7 +116,13 @@ def loads(line: bytes) -> Any:
 def decode(line: bytes) -> Any:
     """Parse one line; any failure is a JSON-RPC parse error."""
     try:
-        return loads(line)
+        value = loads(line)
+        if SURROGATE_ESCAPE.search(line):
+            # JSON may escape a lone UTF-16 surrogate, which no store, log or hash can encode later
+            json.dumps(value, ensure_ascii=False).encode()
+        return value
+    except UnicodeEncodeError:
+        raise RPCError(PARSE_ERROR, "parse error: a string holds a lone UTF-16 surrogate") from None
     except (ValueError, RecursionError) as exc:
         raise RPCError(PARSE_ERROR, f"parse error: {exc}"[:200]) from None
 

@@ -296,6 +296,16 @@ def test_errors_do_not_end_the_connection(sock: Path) -> None:
         assert conn.request("node.status", id_=2)["result"]["control"]["connections"] >= 1
 
 
+def test_a_lone_surrogate_is_a_parse_error_and_a_valid_pair_is_not(sock: Path) -> None:
+    with Conn(sock) as conn:
+        conn.send(b'{"jsonrpc":"2.0","id":1,"method":"plugins.unload","params":{"name":"x\\ud800"}}\n')
+        assert_error(conn.line(), rpc.PARSE_ERROR, "lone UTF-16 surrogate", id_=None)
+        conn.send(b'{"jsonrpc":"2.0","id":2,"method":"plugins.unload","params":{"name":"\\ud83d\\ude00"}}\n')
+        reply = conn.line()
+        assert reply["id"] == 2 and reply["error"]["code"] != rpc.PARSE_ERROR
+    status(sock)
+
+
 def test_deep_nesting_inside_a_request_is_a_parse_error(sock: Path) -> None:
     deep = b'{"jsonrpc":"2.0","id":1,"method":"node.status","params":' + b"[" * 4000
     [reply] = exchange(sock, deep[:MAX_LINE] + b"\n")
