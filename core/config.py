@@ -21,11 +21,17 @@ class Option:
     default: Any
     help: str
     type: type | None = None
+    secret: bool = False  # never shown by the protocol: `plugins.info` says only whether it is set
 
     @property
     def kind(self) -> type:
         """The option's value type, taken from the default when not given."""
         return self.type or type(self.default)
+
+
+def shown(options: Mapping[str, Option], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` as the protocol may show them: a secret option's value becomes `"<set>"` or `""`."""
+    return {key: ("<set>" if value else "") if key in options and options[key].secret else value for key, value in values.items()}
 
 
 # Environment variables that are not spelled COLONY_<SECTION>__<KEY>.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import __version__, hookspecs, rpc
+from .config import shown
 from .context import Registrar
 from .control import Session
 from .events import topic_matches
@@ -163,7 +164,7 @@ class KernelMethods:
         if plugin is None:
             raise RPCError(rpc.OPERATION_FAILED, f"no plugin named {name!r}")
         info = host.describe(plugin)
-        info["config"] = plugin.config
+        info["config"] = shown(plugin.manifest.config, plugin.config) if plugin.manifest else plugin.config
         info["manifest"] = plugin.manifest.to_dict() if plugin.manifest else None
         info["hook_stats"] = {
             hook: stats.to_dict() for hook, stats in self.kernel.dispatcher.stats_for(name).hooks.items()

@@ -21,7 +21,7 @@ PLUGIN = Manifest(
     version="1.0.0",
     description="Drives the heartbeat: goals, plans of typed tool steps, inference tiers, circuit breakers, and the operator's chat.",
     config={
-        "api_key": Option("", "Gemini API key; empty reads GEMINI_API_KEY. Without either the soul thinks at T0, without an LLM."),
+        "api_key": Option("", "Gemini API key; empty reads GEMINI_API_KEY. Without either the soul thinks at T0, without an LLM.", secret=True),
         "gemini_base_url": Option("", "Base URL of the Gemini REST API; empty is Google's (tests point it at FakeGemini)."),
         "model_t1": Option(DEFAULT_MODELS["T1"], "The fast model answering at tier T1."),
         "model_t2": Option(DEFAULT_MODELS["T2"], "The thinking model answering at tier T2."),

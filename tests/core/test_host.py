@@ -407,3 +407,23 @@ async def test_swap_back_to_the_installed_version(make_kernel, home, tmp_path):
         await kernel.host.load("onlyfile")
         with pytest.raises(PluginError, match="no installed version"):
             await kernel.host.swap("onlyfile", None, installed=True)
+
+
+SECRETIVE = '''
+from colony.core import Manifest, Option
+PLUGIN = Manifest(name="secretive", config={
+    "api_key": Option("", "A key.", secret=True),
+    "unset_key": Option("", "Another key.", secret=True),
+    "model": Option("m1", "Not a secret."),
+})
+'''
+
+
+async def test_plugins_info_never_shows_a_secret_option(make_kernel, home):
+    from colony.core.control import Session
+
+    write_plugin(home, "secretive", SECRETIVE)
+    async with running(make_kernel(load=["secretive"], plugin={"secretive": {"api_key": "sk-live-123"}})) as kernel:
+        info = await kernel.control.call("plugins.info", {"name": "secretive"}, Session(None, "unix", True))  # type: ignore[arg-type]
+        assert info["config"] == {"api_key": "<set>", "unset_key": "", "model": "m1"}
+        assert "sk-live-123" not in repr(info)
