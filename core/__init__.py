@@ -17,7 +17,7 @@ from .http import Request, Response
 from .manifest import Manifest
 from .rpc import RPCError
 from .store import Namespace
-from .tools import ToolError, validate_arguments
+from .tools import ToolError, invoke, validate_arguments
 
 __all__ = [
     "BudgetError",
@@ -45,5 +45,6 @@ __all__ = [
     "ToolError",
     "__version__",
     "hookimpl",
+    "invoke",
     "validate_arguments",
 ]

@@ -200,6 +200,15 @@ class Budgets:
         self._last, self._run = key, run
         self.calls.append({"action": action, "params": shown, "run": run, "tick": self.tick})
 
+    def admit(self, action: str, params: Any) -> None:
+        """Let one tool call through: the tool_calls budget, then the guard, then the spending; BudgetError if refused.
+
+        The budget comes first so that a call refused for budget is never counted as a repeat.
+        """
+        self.check("tool_calls")
+        self.guard(action, params)
+        self.spend("tool_calls", 1)
+
     # -- reporting and persistence -----------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:

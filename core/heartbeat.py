@@ -180,9 +180,7 @@ class Heartbeat:
             return
         budgets = self.kernel.budgets
         try:
-            budgets.check("tool_calls")  # before the guard, so a call refused for budget is not a repeat
-            budgets.guard(step.action, step.params)
-            budgets.spend("tool_calls", 1)
+            budgets.admit(step.action, step.params)
         except BudgetError as exc:
             step.status = "refused"
             step.results = {"kernel": {"error": str(exc), "refused": exc.refused}}

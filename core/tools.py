@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .context import Registration
 
 TOOL_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -75,3 +79,11 @@ def validate_arguments(parameters: Mapping[str, Any], args: Any) -> dict[str, An
         if "enum" in prop and value not in prop["enum"]:
             raise ToolError(f"argument {name!r} must be one of {prop['enum']!r}"[:300])
     return dict(args)
+
+
+async def invoke(reg: Registration, args: Any) -> Any:
+    """Check `args` against the registered tool's schema and call it (awaiting an async tool)."""
+    result = reg.value(**validate_arguments(reg.meta["parameters"], args))
+    if inspect.isawaitable(result):
+        result = await result
+    return result

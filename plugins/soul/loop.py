@@ -406,10 +406,7 @@ class Soul:
         reg = toolbox.registered(self.ctx).get(name)
         if reg is None:
             return {"error": f"unknown tool {name!r}"}
-        budgets = self.ctx.budgets
-        budgets.check("tool_calls")
-        budgets.guard(name, args)
-        budgets.spend("tool_calls", 1)
+        self.ctx.budgets.admit(name, args)
         result = await toolbox.run(reg, args, self.config["tool_timeout"])
         return result["output"] if result["ok"] else {"error": result["error"]}
 

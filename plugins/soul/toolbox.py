@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from colony.core import BudgetError, ToolError, validate_arguments
+from colony.core import BudgetError, ToolError, invoke
 
 if TYPE_CHECKING:
     from colony.core import PluginContext, Registration
@@ -37,11 +36,8 @@ def declarations(ctx: PluginContext) -> list[dict[str, Any]]:
 async def run(reg: Registration, args: Any, timeout: float) -> dict[str, Any]:
     """Call the tool with `args`: `{"ok": True, "output": ...}`, or `{"ok": False, "error": ...}` for any failure."""
     try:
-        args = validate_arguments(reg.meta["parameters"], args)
         with trio.fail_after(timeout):
-            output = reg.value(**args)
-            if inspect.isawaitable(output):
-                output = await output
+            output = await invoke(reg, args)
         return {"ok": True, "output": json.loads(json.dumps(output, default=str))}
     except trio.TooSlowError:
         return {"ok": False, "error": f"{reg.key} timed out after {timeout:g}s"}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from colony.core import BudgetError, Manifest, Option, PluginContext, RPCError, ToolError, validate_arguments
+from colony.core import BudgetError, Manifest, Option, PluginContext, RPCError, ToolError, invoke, validate_arguments
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED
 
 from .search import Search
-from .shell import Limits, Shell
+from .shell import Isolation, Limits, Sandbox, Shell, isolation
 from .workspace import Workspace
 
 PLUGIN = Manifest(
@@ -34,8 +33,14 @@ PLUGIN = Manifest(
         "memory_mib": Option(2048, "Address space a command's processes may map, in MiB (RLIMIT_AS); 0 is unlimited."),
         "file_mib": Option(64, "Largest file a command may write, in MiB (RLIMIT_FSIZE); 0 is unlimited."),
         "path": Option("/usr/local/bin:/usr/bin:/bin", "PATH of sandboxed commands, the only variable besides HOME (the workspace) and LANG=C."),
+        "shell_isolation": Option("auto", (
+            "How run_shell and search_code are isolated from the node: namespace (Linux user, mount, pid, network and IPC "
+            "namespaces hide its home, keys, sockets and network; refuse to run without them), auto (namespaces when the "
+            "kernel allows them, else plain processes), none (plain processes)."
+        )),
     },
 )
+_state: dict[str, Isolation] = {}
 
 
 def _string(description: str) -> dict[str, Any]:
@@ -75,17 +80,11 @@ class Calls:
             args = validate_arguments(reg.meta["parameters"], {} if arguments is None else arguments)
         except ToolError as exc:
             raise RPCError(INVALID_PARAMS, f"{name}: {exc}") from None
-        budgets = self.ctx.budgets
         try:
-            budgets.check("tool_calls")
-            budgets.guard(name, args)
-            budgets.spend("tool_calls", 1)
-            result = reg.value(**args)
-            if inspect.isawaitable(result):
-                result = await result
+            self.ctx.budgets.admit(name, args)
+            return await invoke(reg, args)
         except (ToolError, BudgetError) as exc:
             raise RPCError(OPERATION_FAILED, f"{name}: {exc}") from None
-        return result
 
 
 async def colony_start(ctx: PluginContext) -> None:
@@ -97,7 +96,12 @@ async def colony_start(ctx: PluginContext) -> None:
         timeout=float(config["timeout"]), output=int(config["max_output"]), cpu_seconds=int(config["cpu_seconds"]),
         memory=int(config["memory_mib"]) << 20, file_size=int(config["file_mib"]) << 20,
     )
-    search = Search(files, limits, str(config["path"]), int(config["max_matches"]), int(config["max_search_file"]))
+    isolated = await isolation(str(config["shell_isolation"]), files.root, ctx.home)
+    if isolated.problem:
+        ctx.log.warning("run_shell and search_code are %s", isolated.summary)
+    _state["isolation"] = isolated
+    sandbox = Sandbox(files.root, limits, str(config["path"]), isolated)
+    search = Search(files, sandbox, int(config["max_matches"]), int(config["max_search_file"]))
     max_thought = int(config["max_thought"])
 
     def think(thought: str) -> dict[str, Any]:
@@ -121,7 +125,8 @@ async def colony_start(ctx: PluginContext) -> None:
         f"List a workspace folder: the name, type (file, dir, link, other) and size of each entry, at most {files.max_entries}."
     ), parameters=_object([], path=_string("A folder relative to the workspace. Default '.'."), recursive=_flag("Also list every folder below it.")))
     tool("search_code", search.search_code, description=(
-        f"Find the lines of the workspace's text files that contain a string, or match a Python regex; at most {search.max_matches} matches."
+        f"Find the lines of the workspace's text files that contain a string, or match a Python regex; at most {search.max_matches} matches. "
+        f"Runs {isolated.summary}."
     ), parameters=_object(
         ["pattern"],
         pattern=_string("The text to find (a Python regular expression when regex is true)."),
@@ -131,10 +136,11 @@ async def colony_start(ctx: PluginContext) -> None:
     tool("think", think, description="Write down a thought: reason about the situation or a plan without acting. Returns the thought.",
          parameters=_object(["thought"], thought=_string("The reasoning to record.")))
     if config["shell"]:
-        shell = Shell(files.root, limits, str(config["path"]))
+        shell = Shell(sandbox)
         tool("run_shell", shell.run_shell, description=(
             f"Run a /bin/sh command in the workspace folder with a cleared environment, no stdin and resource limits; it and its "
-            f"children are killed after {limits.timeout:g} s. Returns ok, exit_code, stdout and stderr (each cut to {limits.output} bytes)."
+            f"children are killed after {limits.timeout:g} s. Returns ok, exit_code, stdout and stderr (each cut to {limits.output} bytes). "
+            f"Runs {isolated.summary}."
         ), parameters=_object(
             ["command"],
             command=_string("The shell command."),
@@ -143,3 +149,15 @@ async def colony_start(ctx: PluginContext) -> None:
     calls = Calls(ctx)
     ctx.registrar.rpc("tools.list", calls.list)
     ctx.registrar.rpc("tools.call", calls.call, destructive=True)
+
+
+async def colony_stop(ctx: PluginContext) -> None:
+    _state.clear()
+
+
+async def colony_health(ctx: PluginContext) -> bool | str:
+    """Unhealthy only when the sandbox refuses to run: namespaces are required and unavailable."""
+    isolated = _state.get("isolation")
+    if isolated is None:
+        return "not running"
+    return isolated.refusal or True
