@@ -17,6 +17,7 @@ from colony.core import rpc
 from colony.core.client import Disconnected, ProtocolError, RPCError, open_ssh, open_unix
 
 from .cartridges import CartridgesScreen
+from .cognition import CognitionScreen
 from .commands import ActionsProvider, NodesProvider
 from .connection import Connection, Opener
 from .dashboard import DashboardScreen
@@ -28,6 +29,7 @@ from .format import as_dict, as_list, number, short
 from .hosts import NodeAddress
 from .keymap import load_keymap
 from .plugins import PluginsScreen
+from .soul import SoulScreen
 from .theme import CSS
 from .watch import watch
 
@@ -52,7 +54,7 @@ def opener_for(address: NodeAddress) -> Opener:
 
 
 class ColonyApp(App[None]):
-    """Dashboard, plugins, events and cartridges screens over one self-healing connection."""
+    """Dashboard, plugins, events, cartridges, soul and cognition screens over one self-healing connection."""
 
     TITLE = "colony"
     CSS = CSS
@@ -61,8 +63,10 @@ class ColonyApp(App[None]):
         Binding("d", "show('dashboard')", "Dashboard", id="screen.dashboard"),
         Binding("p", "show('plugins')", "Plugins", id="screen.plugins"),
         Binding("e", "show('events')", "Events", id="screen.events"),
-        # Kept out of the footer, which every screen shares and which is full; `?` and the palette list it.
+        # Kept out of the footer, which every screen shares and which is full; `?` and the palette list them.
         Binding("w", "show('cartridges')", "Cartridges", show=False, id="screen.cartridges"),
+        Binding("o", "show('soul')", "Soul", show=False, id="screen.soul"),
+        Binding("m", "show('cognition')", "Cognition", show=False, id="screen.cognition"),
         Binding("question_mark", "toggle_keys", "Keys", id="app.keys"),
         Binding("b", "dismiss_banner", "Dismiss error", show=False, id="app.dismiss_banner"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -116,7 +120,14 @@ class ColonyApp(App[None]):
             self.set_keymap(keymap)
         if problem:
             self.notify(problem, title="keymap", severity="warning")
-        screens = (("dashboard", DashboardScreen()), ("plugins", PluginsScreen()), ("events", EventsScreen()), ("cartridges", CartridgesScreen()))
+        screens = (
+            ("dashboard", DashboardScreen()),
+            ("plugins", PluginsScreen()),
+            ("events", EventsScreen()),
+            ("cartridges", CartridgesScreen()),
+            ("soul", SoulScreen()),
+            ("cognition", CognitionScreen()),
+        )
         for name, screen in screens:
             self.install_screen(screen, name)
         self.push_screen("dashboard")

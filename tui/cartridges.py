@@ -16,7 +16,7 @@ from colony.core.client import Disconnected, ProtocolError, RPCError
 
 from .base import ColonyScreen
 from .dialogs import ConfirmScreen, PromptScreen
-from .format import as_dict, as_list, clock, number, short
+from .format import as_dict, as_list, clock, number, short, si
 from .runner import RunnerScreen
 from .tables import fill, selected_key
 
@@ -33,15 +33,6 @@ OUTCOMES = {
 LOG_STYLES = {"debug": "dim", "warn": "yellow", "error": "red"}
 LOG_LINES = 200
 UNANSWERED = "no answer in time; the node may still finish it, and the list and this log will show the outcome"
-
-
-def si(value: Any) -> str:
-    """A count with an SI suffix: 950, 12.3 k, 4.56 G."""
-    amount = number(value)
-    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(amount) >= scale:
-            return f"{amount / scale:.3g} {suffix}"
-    return str(int(amount))
 
 
 def traps(value: Any) -> str:

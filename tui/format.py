@@ -46,3 +46,12 @@ def short(value: Any, limit: int = 120) -> str:
     """`value` as one line of at most `limit` characters."""
     text = str(value).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def si(value: Any) -> str:
+    """A count with an SI suffix: 950, 12.3 k, 4.56 G."""
+    amount = number(value)
+    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(amount) >= scale:
+            return f"{amount / scale:.3g} {suffix}"
+    return str(int(amount))
