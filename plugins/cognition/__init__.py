@@ -1,5 +1,5 @@
-"""The nine cognitive systems: their state, update rules and formulas (digest §4.5), each to become its own plugin."""
+"""The nine cognitive systems (and the colony-level quantities), each its own plugin; their pure rules live in `rules`."""
 
-# Not plugins yet, so no manifest says what they may import: the brain's features and the error
-# classes live in the models plugin, which the systems that use them will require.
+# The boundary test reads this: the modules here are plugins of their own, but share one package,
+# and the brain and autonomy use the models plugin's features, error classes and networks.
 REQUIRES = ("models",)
