@@ -266,6 +266,10 @@ class Store:
         self._env.close()
 
 
+def _ignore(error: BaseException | None) -> None:
+    """The `done` of a queued write nobody waits on."""
+
+
 class Namespace:
     """A plugin's own slice of the store."""
 
@@ -355,6 +359,14 @@ class Transaction:
             packed = self._pending[(ns, raw)]
             return default if packed is None else unpack(packed)
         return self.store.get(ns, raw, default)
+
+    def queue(self, done: Done | None = None) -> None:
+        """Hand the writes to the writer without waiting: they commit in order with every other write, or are lost by a crash first.
+
+        `done(error)` is called from the writer thread once they commit or fail.
+        """
+        if self.ops:
+            self.store.submit(self.ops, done or _ignore)
 
     async def __aenter__(self) -> Transaction:
         return self

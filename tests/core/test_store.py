@@ -188,3 +188,16 @@ async def test_update_is_atomic_under_concurrency(store):
     with pytest.raises(StoreError, match="write failed"):
         await ns.update("n", lambda n: n / 0)
     assert ns.get("n") == 1000
+
+
+async def test_queued_writes_commit_in_order_with_awaited_ones(store):
+    ns = store.namespace("q")
+    heard: list[BaseException | None] = []
+    for value in range(5):
+        txn = ns.transaction()
+        txn.put("k", value)
+        txn.queue(heard.append)
+    ns.transaction().queue()  # nothing buffered: nothing queued
+    await ns.put("after", True)  # committed after every queued write
+    assert ns.get("k") == 4 and ns.get("after") is True
+    assert heard == [None] * 5
