@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 from colony.core import ToolError
 
 from . import grep
-from .shell import Limits, clean_env, run
+from .shell import Sandbox
 from .workspace import Workspace
 
 MAX_PATTERN = 1000
@@ -20,12 +19,12 @@ MATCH_BYTES = 2 * grep.TEXT + 1024
 
 
 class Search:
-    """Runs the grep worker over a workspace path, within the sandbox's limits and a cap on matches."""
+    """Runs the grep worker over a workspace path, in the sandbox, with a cap on matches."""
 
-    def __init__(self, workspace: Workspace, limits: Limits, path: str, max_matches: int, max_file: int) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox, max_matches: int, max_file: int) -> None:
         self.workspace = workspace
-        self.limits = dataclasses.replace(limits, output=max_matches * MATCH_BYTES + 4096)
-        self.path = path
+        self.sandbox = sandbox
+        self.output = max_matches * MATCH_BYTES + 4096
         self.max_matches = max_matches
         self.max_file = max_file
 
@@ -38,7 +37,7 @@ class Search:
             raise ToolError(f"{path!r} does not exist")
         job = {"root": str(self.workspace.root), "start": str(start), "pattern": pattern, "regex": regex, "limit": self.max_matches, "max_file": self.max_file}
         argv = [sys.executable, "-I", "-S", "-u", str(Path(grep.__file__)), json.dumps(job)]
-        ran = await run(argv, cwd=self.workspace.root, env=clean_env(self.workspace.root, self.path), limits=self.limits)
+        ran = await self.sandbox.run(argv, output=self.output)
         matches: list[dict[str, Any]] = []
         summary: dict[str, Any] = {}
         for line in ran.stdout.text().splitlines():

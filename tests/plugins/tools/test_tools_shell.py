@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -13,9 +14,38 @@ from tests.plugins.conftest import wait_for
 from tests.plugins.tools.conftest import call, call_inside, gone, refusal, tools_config
 
 
+# A command prefix that records the command's pid namespace, for `wait_ended`.
+PIDNS = "readlink /proc/self/ns/pid > pidns.txt; "
+
+
 def pids(workspace: Path, *names: str) -> list[int]:
     """The process ids a command wrote into files of the workspace."""
-    return [int((workspace / name).read_text()) for name in names]
+    return [int(pid) for name in names for pid in (workspace / name).read_text().split()]
+
+
+def alive_in(namespace: str) -> list[int]:
+    """The processes of pid namespace `namespace` (as /proc/PID/ns/pid names it) that have not ended."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):  # gone meanwhile, or another user's
+            if os.readlink(f"/proc/{entry}/ns/pid") == namespace and not gone(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+def wait_ended(workspace: Path, *names: str) -> None:
+    """Wait until every process whose id a command (run with PIDNS) wrote into the files `names` has ended.
+
+    A command isolated in its own pid namespace wrote ids of that namespace: then every process of the
+    namespace must end.
+    """
+    assert pids(workspace, *names)
+    namespace = (workspace / "pidns.txt").read_text().strip()
+    if namespace != os.readlink("/proc/self/ns/pid"):
+        wait_for(lambda: not alive_in(namespace), f"every process of {namespace} to be killed")
+        return
+    for pid in pids(workspace, *names):
+        wait_for(lambda: gone(pid), f"process {pid} to be killed")
 
 
 def test_a_command_runs_in_the_workspace(tools_node: RunningNode, workspace: Path) -> None:
@@ -31,18 +61,17 @@ def test_a_command_runs_in_the_workspace(tools_node: RunningNode, workspace: Pat
 
 
 def test_the_timeout_kills_the_command_and_its_children(tools_node: RunningNode, workspace: Path) -> None:
-    command = "sleep 1000 & echo $! > bg.pid; (sleep 1000 & echo $! > grandchild.pid; wait) & echo $$ > sh.pid; sleep 1000"
+    command = PIDNS + "sleep 1000 & echo $! > bg.pid; (sleep 1000 & echo $! > grandchild.pid; wait) & echo $$ > sh.pid; sleep 1000"
     ran = call(tools_node, "run_shell", command=command, timeout=1)
     assert (ran["timed_out"], ran["ok"], ran["exit_code"], ran["signal"]) == (True, False, None, "SIGKILL")
-    for pid in pids(workspace, "sh.pid", "bg.pid", "grandchild.pid"):
-        wait_for(lambda: gone(pid), f"process {pid} to be killed")
+    wait_ended(workspace, "sh.pid", "bg.pid", "grandchild.pid")
 
 
 def test_background_jobs_end_with_the_command(tools_node: RunningNode, workspace: Path) -> None:
-    ran = call(tools_node, "run_shell", command="for i in 1 2 3 4 5 6 7 8; do sleep 1000 & echo $! >> jobs.pid; done; echo started")
+    ran = call(tools_node, "run_shell", command=PIDNS + "for i in 1 2 3 4 5 6 7 8; do sleep 1000 & echo $! >> jobs.pid; done; echo started")
     assert ran["ok"] is True and ran["stdout"] == "started\n" and ran["timed_out"] is False
-    for pid in map(int, (workspace / "jobs.pid").read_text().split()):
-        wait_for(lambda: gone(pid), f"background job {pid} to be killed")
+    assert len(pids(workspace, "jobs.pid")) == 8
+    wait_ended(workspace, "jobs.pid")
 
 
 def test_output_floods_are_cut_keeping_head_and_tail(tools_node: RunningNode) -> None:
