@@ -142,18 +142,19 @@ def compile_plan(
     file_trails: Mapping[str, tuple[float, float]] | None = None,
     recent_files: Sequence[str] = (),
     mode: str = "",
+    enricher: Callable[[Sequence[str], str, str | None, Sequence[str]], list[dict[str, Any]] | None] = enrich,
 ) -> Compiled | Fallback:
     """A plan for `goal` from the best matching template (or else the plan model's substantive suggestion), if the cortex and hivemind agree.
 
     `templates` come from genesis with their match to the goal, `keywords` are the goal's keywords,
     `model_steps` the plan model's step names, `simulate` runs the cortex over step types, trails map
     a resource to (valence, intensity), `recent_files` are files read successfully, newest first, and
-    `mode` is synthesis' cognitive mode.
+    `mode` is synthesis' cognitive mode, and `enricher` turns step types into concrete steps (`enrich` by default).
     """
     shape, source = _shape(templates, model_steps)
     if isinstance(shape, Fallback):
         return shape
-    steps = enrich(shape, goal, target_file(goal, file_trails or {}, recent_files), keywords)
+    steps = enricher(shape, goal, target_file(goal, file_trails or {}, recent_files), keywords)
     if not steps:
         return Fallback("could not enrich the plan with concrete steps")
     simulation = simulate([step["type"] for step in steps])
@@ -181,6 +182,26 @@ def _shape(templates: Sequence[Template], model_steps: Sequence[str]) -> tuple[S
     if model_steps and not set(model_steps) <= READ_ONLY_STEPS:
         return model_steps, "plan_model"
     return Fallback(refusal), ""
+
+
+# Words of a goal that call for a step kind, in the order the steps run: look around, then act, then think.
+RULE_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("list_dir", frozenset({"list", "explore", "survey", "structure", "workspace", "folder", "folders", "directory", "files"})),
+    ("search_code", frozenset({"search", "find", "grep", "where", "locate", "todo", "todos", "usages"})),
+    ("read_file", frozenset({"read", "open", "inspect", "show", "review", "check", "understand"})),
+    ("write_file", frozenset({"write", "note", "notes", "record", "remember", "journal", "log", "document"})),
+    ("run_shell", frozenset({"run", "test", "tests", "execute", "command", "shell", "build"})),
+    ("discover_peers", frozenset({"peer", "peers", "colony", "discover", "neighbours", "neighbors"})),
+)
+RULE_DEFAULT = ("list_dir", "search_code")  # a goal no rule word names: look around for it
+_WORDS = re.compile(r"[a-z_]+")
+
+
+def rule_kinds(goal: str) -> list[str]:
+    """Step kinds for a goal from its words alone (the last resort of a node without an LLM), ending with a `think`."""
+    words = set(_WORDS.findall(goal.lower()))
+    kinds = [kind for kind, triggers in RULE_WORDS if words & triggers] or list(RULE_DEFAULT)
+    return [*kinds, "think"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -118,7 +118,11 @@ class BrainState:
     @property
     def warmed_up(self) -> bool:
         """Whether the gate applies: 5 000 steps trained and running loss under 12."""
-        return self.train_steps >= GATE_MIN_STEPS and self.running_loss is not None and self.running_loss < GATE_MAX_LOSS
+        return self.warm(GATE_MIN_STEPS, GATE_MAX_LOSS)
+
+    def warm(self, min_steps: int, max_loss: float) -> bool:
+        """Whether the brain has trained `min_steps` steps and its running loss is under `max_loss`."""
+        return self.train_steps >= min_steps and self.running_loss is not None and self.running_loss < max_loss
 
     def to_dict(self) -> dict[str, Any]:
         return {"train_steps": self.train_steps, "running_loss": self.running_loss}
@@ -176,10 +180,17 @@ def is_risky(step_type: str) -> bool:
     return any(word in step_type for word in RISKY_WORDS)
 
 
-def gate(state: BrainState, step_type: str, prediction: Mapping[str, Any]) -> GateDecision:
+def gate(
+    state: BrainState,
+    step_type: str,
+    prediction: Mapping[str, Any],
+    *,
+    min_steps: int = GATE_MIN_STEPS,
+    max_loss: float = GATE_MAX_LOSS,
+) -> GateDecision:
     """After warm-up, block a risky step the brain is sure fails (p < 0.10, error confidence > 0.8); warn below p 0.20."""
     success, _ = _checked(prediction)
-    if not state.warmed_up or not is_risky(step_type):
+    if not state.warm(min_steps, max_loss) or not is_risky(step_type):
         return GateDecision(Verdict.ALLOW)
     error, sure = error_confidence(prediction)
     if success < BLOCK_SUCCESS and sure > BLOCK_ERROR_CONFIDENCE:
@@ -195,3 +206,89 @@ def brain_vote(prediction: Mapping[str, Any]) -> Vote:
     error, sure = error_confidence(prediction)
     confidence = VOTE_CONFIDENCE_SURE if sure > VOTE_SURE_ERROR else VOTE_CONFIDENCE_UNSURE
     return Vote("brain", 2.0 * success - 1.0, confidence, f"likely error: {error}" if sure > VOTE_SURE_ERROR else "")
+
+
+# -- the plugin's record of executed steps -------------------------------------------------------
+
+# The tools of a colony node, mapped onto the seed's step kinds they stand for (the others are `other`).
+TOOL_KINDS: dict[str, str] = {
+    "write_file": "edit_code",
+    "create_cartridge": "create_script_endpoint",
+    "call_paid_endpoint": "test_script_endpoint",
+    "deploy_cartridge": "commit",
+}
+MAX_ACTIONS = 256  # per-action outcome counters kept; the least used go first
+
+
+def step_kind(action: str) -> str:
+    """The seed step kind an action fills in the one-hot slots."""
+    return TOOL_KINDS.get(action, action)
+
+
+@dataclass(frozen=True)
+class BrainRecord:
+    """What the brain plugin keeps: the training state, (successes, runs) per action, the failure streak, its counters."""
+
+    training: BrainState = BrainState()
+    outcomes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    consecutive_failures: int = 0
+    predictions: int = 0
+    examples: int = 0
+
+    @property
+    def success_rate(self) -> float:
+        """Share of all recorded steps that succeeded (0.5 before any)."""
+        wins, runs = sum(w for w, _ in self.outcomes.values()), sum(r for _, r in self.outcomes.values())
+        return wins / runs if runs else 0.5
+
+    def action_rate(self, action: str) -> float:
+        """Share of `action`'s recorded runs that succeeded (0.5 before any)."""
+        wins, runs = self.outcomes.get(action, (0, 0))
+        return wins / runs if runs else 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"training": self.training.to_dict(), "outcomes": {a: list(o) for a, o in self.outcomes.items()},
+                "consecutive_failures": self.consecutive_failures, "predictions": self.predictions, "examples": self.examples}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BrainRecord:
+        outcomes = {}
+        for action, (wins, runs) in data["outcomes"].items():
+            if not 0 <= int(wins) <= int(runs):
+                raise ValueError(f"brain: bad outcome counts for {action!r}")
+            outcomes[str(action)] = (int(wins), int(runs))
+        counters = [int(data[key]) for key in ("consecutive_failures", "predictions", "examples")]
+        if min(counters) < 0:
+            raise ValueError("brain: negative counters")
+        return cls(BrainState.from_dict(data["training"]), outcomes, *counters)
+
+
+def record_step(record: BrainRecord, action: str, succeeded: bool) -> BrainRecord:
+    """Count one executed step of `action`: its outcome and the failure streak."""
+    wins, runs = record.outcomes.get(action, (0, 0))
+    outcomes = {**record.outcomes, action: (wins + succeeded, runs + 1)}
+    if len(outcomes) > MAX_ACTIONS:
+        del outcomes[min((a for a in outcomes if a != action), key=lambda a: outcomes[a][1])]
+    streak = 0 if succeeded else record.consecutive_failures + 1
+    return replace(record, outcomes=outcomes, consecutive_failures=streak)
+
+
+def record_model(record: BrainRecord, steps: int, loss: float | None) -> BrainRecord:
+    """Follow the network's training: new steps fold their loss into the EMA; fewer steps (new weights) restart it."""
+    state = record.training
+    if steps < state.train_steps:
+        state = BrainState(steps, loss)
+    elif steps > state.train_steps and loss is not None:
+        state = record_training(state, loss, steps - state.train_steps)
+    return replace(record, training=state)
+
+
+def step_context(record: BrainRecord, action: str, **known: float) -> dict[str, float]:
+    """`encode_step`'s context from the record (success rates, failure streak, training steps) and the `known` keys."""
+    return {
+        "success_rate": record.success_rate,
+        "capability_success_rate": record.action_rate(action),
+        "consecutive_failures": record.consecutive_failures,
+        "train_steps": record.training.train_steps,
+        **known,
+    }

@@ -7,9 +7,10 @@ Unix seconds), randomness only from the `random.Random` passed in.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from .genesis import plain
 from .numbers import clamp, finite
 
 EXPERIENCE_CAPACITY = 2000
@@ -180,9 +181,16 @@ class Cortex:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
-        data = asdict(self)
-        data["edges"] = [asdict(edge) for edge in self.edges.values()]
-        return data
+        return {
+            **vars(self),
+            "experiences": [plain(e) for e in self.experiences],
+            "edges": [plain(e) for e in self.edges.values()],
+            "action_models": {a: plain(m) for a, m in self.action_models.items()},
+            "curiosity": dict(self.curiosity),
+            "emotion": plain(self.emotion),
+            "feature_importance": dict(self.feature_importance),
+            "insights": [plain(i) for i in self.insights],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cortex:
@@ -505,10 +513,10 @@ def export(cortex: Cortex, source_id: str) -> dict[str, Any]:
     """The snapshot peers merge: action models, top 100 edges, curiosity frontier, last 10 insights."""
     edges = sorted(cortex.edges.values(), key=lambda e: e.weight, reverse=True)[:EXPORT_EDGES]
     return {
-        "action_models": {a: asdict(m) for a, m in cortex.action_models.items()},
-        "top_edges": [asdict(e) for e in edges],
+        "action_models": {a: plain(m) for a, m in cortex.action_models.items()},
+        "top_edges": [plain(e) for e in edges],
         "curiosity_frontier": [list(item) for item in curiosity_frontier(cortex, EXPORT_FRONTIER)],
-        "insights": [asdict(i) for i in reversed(cortex.insights[-EXPORT_INSIGHTS:])],
+        "insights": [plain(i) for i in reversed(cortex.insights[-EXPORT_INSIGHTS:])],
         "source_id": source_id,
         "total_experiences": cortex.total_experiences,
     }

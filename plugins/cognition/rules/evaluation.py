@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -81,6 +81,24 @@ class PredictionRecord:
         )
 
 
+ROW_FIELDS = ("system", "predicted_prob", "confidence", "actual", "timestamp", "context")
+
+
+def record_row(record: PredictionRecord) -> list[Any]:
+    """A record as a compact row, its fields in `ROW_FIELDS` order (the stored form: far cheaper to pack than dicts)."""
+    return [record.system, record.predicted_prob, record.confidence, record.actual, record.timestamp, record.context]
+
+
+def record_from_row(row: Any) -> PredictionRecord:
+    """Inverse of `record_row`, clamping as `record_prediction` does; a malformed row raises ValueError."""
+    if not isinstance(row, list | tuple) or len(row) != len(ROW_FIELDS):
+        raise ValueError(f"a prediction row has {len(ROW_FIELDS)} fields")
+    try:
+        return PredictionRecord.from_dict(dict(zip(ROW_FIELDS, row, strict=True)))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"malformed prediction row: {exc!r}") from exc
+
+
 @dataclass(frozen=True)
 class SyncBenefit:
     """Accuracy before and after the last peer sync, and the running benefit of syncing."""
@@ -92,6 +110,7 @@ class SyncBenefit:
     avg_sync_benefit: float = 0.0
     pre_sync_recorded: int = 0  # `total_recorded` at the pre-sync snapshot
     snapshots: tuple[tuple[float, float], ...] = ()  # (time, accuracy before sync), newest last
+    pending: bool = False  # a snapshot was taken and its post-sync measurement is still to come
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,7 @@ class EvaluationState:
                 "avg_sync_benefit": sync.avg_sync_benefit,
                 "pre_sync_recorded": sync.pre_sync_recorded,
                 "snapshots": [list(s) for s in sync.snapshots],
+                "pending": sync.pending,
             },
             "imagination": {
                 "total_imagined": self.imagination.total_imagined,
@@ -160,6 +180,7 @@ class EvaluationState:
                     avg_sync_benefit=float(sync["avg_sync_benefit"]),
                     pre_sync_recorded=int(sync["pre_sync_recorded"]),
                     snapshots=tuple((float(t), float(a)) for t, a in sync["snapshots"])[-MAX_SYNC_SNAPSHOTS:],
+                    pending=bool(sync.get("pending", False)),
                 ),
                 imagination=Imagination(
                     total_imagined=int(imagination["total_imagined"]),
@@ -185,6 +206,24 @@ def record_prediction(
     return replace(state, records=(*state.records, record)[-MAX_RECORDS:], total_recorded=state.total_recorded + 1)
 
 
+def record_predictions(
+    state: EvaluationState, predictions: Iterable[tuple[str, float, float, bool, float, str]]
+) -> EvaluationState:
+    """Store several `(system, predicted_prob, confidence, actual, now, context)` at once, as `record_prediction` does each."""
+    new = tuple(
+        PredictionRecord(system, _unit(p), _unit(c), actual, now, context[:CONTEXT_CHARS])
+        for system, p, c, actual, now, context in predictions
+    )
+    if not new:
+        return state
+    return replace(state, records=(*state.records, *new)[-MAX_RECORDS:], total_recorded=state.total_recorded + len(new))
+
+
+def records_since_snapshot(state: EvaluationState) -> int:
+    """Records made since the last pre-sync snapshot (every record ever made when there was none)."""
+    return state.total_recorded - state.sync.pre_sync_recorded
+
+
 def scored(state: EvaluationState, system: str, recent: bool = False) -> list[PredictionRecord]:
     """The system's records with confidence above 0.1, oldest first (only the last 100 when `recent`)."""
     records = [r for r in state.records if r.system == system and r.confidence > MIN_CONFIDENCE]
@@ -197,6 +236,45 @@ def brier_score(state: EvaluationState, system: str, recent: bool = False) -> fl
     if not records:
         return BASELINE_BRIER
     return sum(r.squared_error for r in records) / len(records)
+
+
+def brier_scores(state: EvaluationState, systems: Iterable[str] = VOTING_SYSTEMS, recent: bool = False) -> dict[str, float]:
+    """`brier_score` of every system with records, and of `systems` (0.25 when they have none), in one pass."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for r in reversed(state.records):
+        if r.confidence <= MIN_CONFIDENCE:
+            continue
+        n = counts.get(r.system, 0)
+        if recent and n >= RECENT_WINDOW:
+            continue
+        counts[r.system] = n + 1
+        sums[r.system] = sums.get(r.system, 0.0) + r.squared_error
+    names = dict.fromkeys((*systems, *sorted(counts)))
+    return {s: sums[s] / counts[s] if s in counts else BASELINE_BRIER for s in names}
+
+
+class RecentBrier:
+    """`brier_scores(state, recent=True)` kept up to date record by record, for a caller that asks after every step."""
+
+    def __init__(self, state: EvaluationState) -> None:
+        self.errors: dict[str, deque[tuple[int, float]]] = {}  # system -> (record number, squared error), the last 100 scored
+        self.total = state.total_recorded - len(state.records)
+        self.add(state.records)
+
+    def add(self, records: Iterable[PredictionRecord]) -> None:
+        """Count records made after the ones seen so far, oldest first."""
+        for r in records:
+            self.total += 1
+            if r.confidence > MIN_CONFIDENCE:
+                self.errors.setdefault(r.system, deque(maxlen=RECENT_WINDOW)).append((self.total, r.squared_error))
+
+    def scores(self, systems: Iterable[str] = VOTING_SYSTEMS) -> dict[str, float]:
+        """The recent Brier score of `systems` and of every system with records still in the 2 000 kept."""
+        oldest = self.total - MAX_RECORDS  # records numbered above this are still kept
+        kept = {s: [e for n, e in errors if n > oldest] for s, errors in self.errors.items()}
+        names = dict.fromkeys((*systems, *sorted(s for s, e in kept.items() if e)))
+        return {s: sum(kept[s]) / len(kept[s]) if kept.get(s) else BASELINE_BRIER for s in names}
 
 
 def accuracy(state: EvaluationState, system: str, recent: bool = False) -> float:
@@ -328,6 +406,7 @@ def pre_sync_snapshot(state: EvaluationState, now: float) -> EvaluationState:
         accuracy_before=before,
         pre_sync_recorded=state.total_recorded,
         snapshots=(*state.sync.snapshots, (now, before))[-MAX_SYNC_SNAPSHOTS:],
+        pending=True,
     )
     return replace(state, sync=sync)
 
@@ -348,6 +427,7 @@ def post_sync_measurement(state: EvaluationState) -> EvaluationState:
         sync_delta=delta,
         syncs_measured=state.sync.syncs_measured + 1,
         avg_sync_benefit=(1.0 - SYNC_EMA) * state.sync.avg_sync_benefit + SYNC_EMA * delta,
+        pending=False,
     )
     return replace(state, sync=sync)
 

@@ -26,6 +26,18 @@ RULE_TTL_CYCLES = 200
 RELEVANT_LESSONS = 5
 RECENT_FAILURES = 5
 RULE_KINDS = ("step_type_blocked", "file_blocked", "goal_pattern_blocked")
+# The capability each of colony's tool actions exercises (actions not named exercise none).
+ACTION_CAPABILITIES = {
+    "read_file": "file_read",
+    "list_dir": "file_read",
+    "write_file": "file_write",
+    "search_code": "code_search",
+    "run_shell": "shell_exec",
+    "call_paid_endpoint": "peer_call",
+    "discover_peers": "peer_call",
+    "create_cartridge": "code_gen",
+    "deploy_cartridge": "endpoint_create",
+}
 
 _RATE_LIMIT = ("429", "rate limit", "resource_exhausted", "too many requests", "exceeded your current quota")
 _RUST_ERROR_CODE = re.compile(r"\be0\d{3}\b")
@@ -253,6 +265,16 @@ def record_failure_chain(chains: list[FailureChain], goal: str, step_type: str, 
         return chains
     chain = FailureChain(goal[:MAX_CHAIN_GOAL], step_type, file_path, classify_error(error), error[:MAX_CHAIN_SNIPPET], now)
     return [*chains, chain][-FAILURE_CHAIN_CAP:]
+
+
+def resolve_chains(chains: list[FailureChain], step_type: str, file_path: str | None) -> int:
+    """Mark the open chains of a step type (on the same file, when the chain names one) resolved after it succeeded; returns how many."""
+    resolved = 0
+    for chain in chains:
+        if not chain.resolved and chain.step_type == step_type and chain.file_path in (None, file_path):
+            chain.resolved = True
+            resolved += 1
+    return resolved
 
 
 def extract_durable_rules(outcome: PlanOutcome, chains: list[FailureChain], now: float, cycle: int) -> list[DurableRule]:

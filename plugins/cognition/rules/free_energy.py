@@ -63,10 +63,12 @@ def genesis_surprise(template_fitnesses: Sequence[float]) -> float:
     return unit_interval(1.0 - sum(template_fitnesses) / len(template_fitnesses))
 
 
-def hivemind_surprise(actions_with_trails: Collection[str]) -> float:
-    """H_hivemind = 1 − the fraction of the 8 core actions that have an action trail."""
-    covered = sum(1 for action in CORE_ACTIONS if action in actions_with_trails)
-    return 1.0 - covered / len(CORE_ACTIONS)
+def hivemind_surprise(actions_with_trails: Collection[str], core: Sequence[str] = CORE_ACTIONS) -> float:
+    """H_hivemind = 1 − the fraction of the core actions (the seed's 8 by default) that have an action trail."""
+    if not core:
+        return 0.0
+    covered = sum(1 for action in core if action in actions_with_trails)
+    return 1.0 - covered / len(core)
 
 
 def synthesis_surprise(conflicts: int, predictions: int) -> float:
@@ -103,13 +105,22 @@ def trend(history: Sequence[float], current: float) -> float:
     return slope([*history[-TREND_WINDOW:], current])
 
 
-def regime(total: float, f_trend: float, history_len: int) -> Regime:
+@dataclass(frozen=True)
+class Thresholds:
+    """Where the regimes begin: explore above, exploit below, anomaly for a steeper trend."""
+
+    explore: float = EXPLORE_THRESHOLD
+    exploit: float = EXPLOIT_THRESHOLD
+    anomaly: float = ANOMALY_TREND
+
+
+def regime(total: float, f_trend: float, history_len: int, thresholds: Thresholds = Thresholds()) -> Regime:
     """Anomaly if F climbs fast on enough history, else explore above 0.6, exploit below 0.3, learn between."""
-    if f_trend > ANOMALY_TREND and history_len > ANOMALY_MIN_HISTORY:
+    if f_trend > thresholds.anomaly and history_len > ANOMALY_MIN_HISTORY:
         return Regime.ANOMALY
-    if total > EXPLORE_THRESHOLD:
+    if total > thresholds.explore:
         return Regime.EXPLORE
-    if total < EXPLOIT_THRESHOLD:
+    if total < thresholds.exploit:
         return Regime.EXPLOIT
     return Regime.LEARN
 
@@ -201,6 +212,7 @@ def compute(
     weights: Mapping[str, float],
     complexity_value: float,
     now: float,
+    thresholds: Thresholds = Thresholds(),
 ) -> Measurement:
     """F = Σ w·H over brain, cortex, genesis, hivemind (w from synthesis) + 0.1·H_synthesis + λ·complexity."""
     h = {system: unit_interval(surprises[system]) for system in (*SYSTEMS, "synthesis")}
@@ -214,7 +226,7 @@ def compute(
         weights=w,
         complexity_term=complexity_term,
         trend=f_trend,
-        regime=regime(total, f_trend, len(state.history)),
+        regime=regime(total, f_trend, len(state.history), thresholds),
         timestamp=now,
     )
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from .numbers import finite
 
 POOL_CAPACITY = 200
 MIN_FITNESS = 0.1
@@ -67,6 +69,11 @@ STOP_WORDS = frozenset(
 _WORD_SPLIT = re.compile(r"[^\w-]+")
 
 
+def plain(record: Any) -> dict[str, Any]:
+    """A flat dataclass record (scalars, lists and dicts of scalars) as plain data: `asdict` without its slow deep copies."""
+    return {k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v for k, v in vars(record).items()}
+
+
 @dataclass
 class PlanTemplate:
     """An abstract plan (its step types) that once reached a goal."""
@@ -110,7 +117,8 @@ class GenePool:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
-        return asdict(self)
+        counters = {k: v for k, v in vars(self).items() if k != "templates"}
+        return {"templates": [plain(t) for t in self.templates], **counters}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenePool:
@@ -140,7 +148,7 @@ def template_from_dict(d: dict[str, Any]) -> PlanTemplate:
         source_agent=str(d["source_agent"]),
         generation=max(int(d["generation"]), 0),
         parents=[int(p) for p in d["parents"]],
-        created_at=float(d["created_at"]),
+        created_at=finite(d["created_at"]),
         tags=[str(t) for t in d["tags"]],
         substantive=bool(d["substantive"]),
     )
@@ -334,7 +342,7 @@ def evolve(pool: GenePool, now: float, rng: random.Random) -> tuple[int, int, in
 def export(pool: GenePool, source_id: str) -> dict[str, Any]:
     """The snapshot peers merge: the 50 fittest templates."""
     top = sorted(pool.templates, key=lambda t: t.fitness, reverse=True)[:EXPORT_TEMPLATES]
-    return {"templates": [asdict(t) for t in top], "source_id": source_id, "generation": pool.generation}
+    return {"templates": [plain(t) for t in top], "source_id": source_id, "generation": pool.generation}
 
 
 def merge(ours: GenePool, theirs: dict[str, Any], rate: float) -> int:

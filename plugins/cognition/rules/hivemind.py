@@ -6,10 +6,10 @@ Unix seconds).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from .genesis import extract_keywords, jaccard
+from .genesis import extract_keywords, jaccard, plain
 from .numbers import clamp, finite
 
 MAX_TRAILS = 500
@@ -79,9 +79,9 @@ class Hivemind:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
         return {
-            "trails": [asdict(t) for t in self.trails.values()],
-            "peer_activities": [asdict(a) for a in self.peer_activities.values()],
-            "reputations": {peer: asdict(r) for peer, r in self.reputations.items()},
+            "trails": [plain(t) for t in self.trails.values()],
+            "peer_activities": [plain(a) for a in self.peer_activities.values()],
+            "reputations": {peer: plain(r) for peer, r in self.reputations.items()},
             "total_deposits": self.total_deposits,
             "evaporation_cycles": self.evaporation_cycles,
         }
@@ -211,7 +211,7 @@ def reputation_weight(hive: Hivemind, peer_id: str) -> float:
 def export(hive: Hivemind, top_n: int = EXPORT_TRAILS) -> list[dict[str, Any]]:
     """The strongest trails, for peers to import."""
     trails = sorted(hive.trails.values(), key=lambda t: t.intensity, reverse=True)[:top_n]
-    return [asdict(t) for t in trails]
+    return [plain(t) for t in trails]
 
 
 def import_peer_trails(hive: Hivemind, peer_id: str, trails: list[dict[str, Any]]) -> int:

@@ -17,3 +17,23 @@ def finite(value: Any) -> float:
     if not math.isfinite(x):
         raise ValueError(f"not a finite number: {value!r}")
     return x
+
+
+def is_number(value: Any) -> bool:
+    """Whether `value` is a finite int or float (not a bool, not an int too large for a float): what untrusted data must hold where a number belongs."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
+def number(value: Any, default: float = 0.0) -> float:
+    """`value` as a float when it is a finite number, else `default` (observations come from any plugin)."""
+    return float(value) if is_number(value) else default
+
+
+def count(value: Any) -> int:
+    """`value` as an int when it is a non-negative number, else 0."""
+    return int(value) if is_number(value) and value >= 0 else 0
