@@ -360,6 +360,11 @@ class Transaction:
             return default if packed is None else unpack(packed)
         return self.store.get(ns, raw, default)
 
+    async def commit(self) -> None:
+        """Commit the buffered writes atomically and durably (what leaving `async with` does)."""
+        if self.ops:
+            await self.store.commit(self.ops)
+
     def queue(self, done: Done | None = None) -> None:
         """Hand the writes to the writer without waiting: they commit in order with every other write, or are lost by a crash first.
 
@@ -374,5 +379,5 @@ class Transaction:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is None and self.ops:
-            await self.store.commit(self.ops)
+        if exc_type is None:
+            await self.commit()

@@ -46,7 +46,7 @@ import msgpack
 
 from colony.core import PluginContext, Step, Tick
 
-from .rules.numbers import clamp
+from .rules.numbers import clamp, is_number
 from .rules.synthesis import Vote
 
 S = TypeVar("S")
@@ -161,10 +161,10 @@ def votes(appraisals: Mapping[str, Any]) -> dict[str, Vote]:
     """Every appraisal that is a vote (a dict with a numeric "vote"), clamped into range, by plugin."""
     found: dict[str, Vote] = {}
     for plugin, appraisal in appraisals.items():
-        if not isinstance(appraisal, dict) or not _number(appraisal.get("vote")):
+        if not isinstance(appraisal, dict) or not is_number(appraisal.get("vote")):
             continue
         confidence = appraisal.get("confidence", 1.0)
-        confidence = clamp(float(confidence), 0.0, 1.0) if _number(confidence) else 1.0
+        confidence = clamp(float(confidence), 0.0, 1.0) if is_number(confidence) else 1.0
         found[plugin] = Vote(plugin, clamp(float(appraisal["vote"]), -1.0, 1.0), confidence, str(appraisal.get("reason", ""))[:200])
     return found
 
@@ -232,5 +232,3 @@ def panel(
     return data
 
 
-def _number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

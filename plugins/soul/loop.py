@@ -435,7 +435,7 @@ class Soul:
         if self.decision[0] == tick.number and self.decision[1] is not False:
             every = "think_every_llm" if self.used_llm else "think_every_idle" if self.idle else "think_every"
             self.next_think = tick.number + self.config[every]
-        await self.save()
+        await self.save(wait=False)  # committed with the tick's record, in one fsync
 
     def settle(self, tick: Tick, batch: Batch) -> None:
         """Record each step's outcome in its plan; then finish the goal, mark the plan for a replan, or fail it."""
@@ -504,16 +504,24 @@ class Soul:
             self.count(f"goals_{status}")
         self.publish("goal", id=goal["id"], text=goal["text"], status=status, source=goal["source"], reason=reason[:500])
 
-    async def save(self) -> None:
-        """Write changed goals and the soul's state in one transaction."""
+    async def save(self, *, wait: bool = True) -> None:
+        """Write changed goals and the soul's state in one transaction; `wait=False` queues it behind the tick's record."""
         if not (self.goals.dirty or self.goals.removed or self.dirty):
             return
-        async with self.ctx.store.transaction() as txn:
-            self.goals.write(txn)
-            if self.dirty:
-                state = {"breaker": self.breaker.to_dict(), "lessons": self.lessons, "agenda": self.agenda, "counters": self.counters}
-                txn.put(STATE, state)
+        txn = self.ctx.store.transaction()
+        self.goals.write(txn)
+        if self.dirty:
+            txn.put(STATE, {"breaker": self.breaker.to_dict(), "lessons": self.lessons, "agenda": self.agenda, "counters": self.counters})
         self.dirty = False
+        if wait:
+            await txn.commit()
+        else:
+            txn.queue(self.saved)
+
+    def saved(self, error: BaseException | None) -> None:
+        """The store's word on a queued save (called on its writer thread)."""
+        if error is not None:
+            self.ctx.log.error("saving the soul's goals failed: %s", error)
 
 
 def mapping(value: Any) -> dict[str, Any]:

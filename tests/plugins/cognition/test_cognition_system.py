@@ -138,8 +138,10 @@ def test_votes_are_dicts_with_a_numeric_vote() -> None:
         "nan": {"vote": float("nan")},
         "flag": {"vote": True},
         "text": {"vote": "yes"},
+        "huge": {"vote": 10**400},
+        "huge_confidence": {"vote": 0.25, "confidence": -(10**400)},
     })
-    assert found == {"cortex": Vote("cortex", 0.5, 0.2, "seen it"), "loud": Vote("loud", 1.0, 0.0), "shy": Vote("shy", -0.5, 1.0)}
+    assert found == {"cortex": Vote("cortex", 0.5, 0.2, "seen it"), "loud": Vote("loud", 1.0, 0.0), "shy": Vote("shy", -0.5, 1.0), "huge_confidence": Vote("huge_confidence", 0.25, 1.0)}
     assert vote_dict(Vote("x", 0.123456, 0.5, "why")) == {"vote": 0.1235, "confidence": 0.5, "reason": "why"}
 
 
