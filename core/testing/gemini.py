@@ -158,13 +158,24 @@ def json_mime(request: Mapping[str, Any]) -> bool:
     return _field(config, "responseMimeType", "response_mime_type") == "application/json"
 
 
+def _texts(content: Any) -> list[str]:
+    """The text parts of one turn."""
+    parts = _list(_field(content, "parts", "parts"))
+    return [part["text"] for part in parts if isinstance(part, Mapping) and isinstance(part.get("text"), str)]
+
+
+def last_prompt(request: Mapping[str, Any]) -> str:
+    """The text of the last user turn that has any: the prompt, or the summary request, not the function responses after it."""
+    for content in reversed(_list(request.get("contents"))):
+        texts = _texts(content) if isinstance(content, Mapping) and content.get("role", "user") == "user" else []
+        if texts:
+            return "\n".join(texts)
+    return ""
+
+
 def wants_json(request: Mapping[str, Any]) -> bool:
     """Whether the request asks for a JSON answer (by mime type, or by saying JSON in its last prompt)."""
-    if json_mime(request):
-        return True
-    contents = _list(request.get("contents"))
-    last = contents[-1] if contents else {}
-    return any("JSON" in part.get("text", "") for part in _list(_field(last, "parts", "parts")) if isinstance(part, Mapping) and isinstance(part.get("text"), str))
+    return json_mime(request) or "JSON" in last_prompt(request)
 
 
 def _call_key(call: Mapping[str, Any]) -> str:
@@ -386,8 +397,8 @@ def fill(schema: Mapping[str, Any], n: int) -> dict[str, Any]:
 
 
 def default_plan(n: int, request: Mapping[str, Any]) -> dict[str, Any]:
-    """The plan `ScriptedAgent` gives by default: one `think` step that names the plan's number."""
-    return {"steps": [{"action": "think", "params": {"question": f"what should plan {n} achieve?"}}], "confidence": 0.7, "why": f"scripted plan {n}"}
+    """The plan `ScriptedAgent` gives by default: one `think` step (the tools plugin's) that names the plan's number."""
+    return {"steps": [{"action": "think", "params": {"thought": f"what should plan {n} achieve?"}}], "confidence": 0.7, "why": f"scripted plan {n}"}
 
 
 def _rounds_since_prompt(contents: Sequence[Any]) -> int:
@@ -408,10 +419,11 @@ class ScriptedAgent:
     """A deterministic model: calls the declared tools in turn, then answers with text or a JSON plan.
 
     For each prompt it makes `calls_per_answer` function-call turns (cycling through the
-    declared tools, arguments from `args[name]` or made up from the schema, each call signed
-    when `signatures`), then answers: a JSON plan (`plan(n, request)`, by default
-    `default_plan`) when the request asks for JSON, else a short text. Token counts are a
-    deterministic estimate from the request's size.
+    declared tools, or those of them named in `tools`; arguments from `args[name]` or made up
+    from the schema; each call signed when `signatures`), then answers: a JSON plan
+    (`plan(n, request)`, by default `default_plan`) when the request asks for JSON, else a
+    short text. Token counts are a deterministic estimate from the request's size; `tokens`
+    adds up those it reported.
     """
 
     def __init__(
@@ -421,13 +433,16 @@ class ScriptedAgent:
         args: Mapping[str, Mapping[str, Any]] | None = None,
         plan: Callable[[int, Mapping[str, Any]], Any] = default_plan,
         signatures: bool = True,
+        tools: Iterable[str] | None = None,
     ) -> None:
         self.calls_per_answer = calls_per_answer
         self.args = dict(args or {})
         self.plan = plan
         self.signatures = signatures
+        self.tools = None if tools is None else frozenset(tools)
         self.calls = 0
         self.answers = 0
+        self.tokens = 0
         self._lock = threading.Lock()
 
     def __call__(self, request: dict[str, Any]) -> Reply:
@@ -435,15 +450,20 @@ class ScriptedAgent:
             return self._reply(request)
 
     def _reply(self, request: dict[str, Any]) -> Reply:
-        tools = declared_tools(request)
+        declared = declared_tools(request)
+        tools = sorted(name for name in declared if self.tools is None or name in self.tools)
         contents = _list(request.get("contents"))
         prompt_tokens = max(1, len(json.dumps(contents, default=str)) // 4)
         if tools and calling_mode(request) != "NONE" and _rounds_since_prompt(contents) < self.calls_per_answer:
-            name = sorted(tools)[self.calls % len(tools)]
-            args = dict(self.args[name]) if name in self.args else fill(tools[name], self.calls)
+            name = tools[self.calls % len(tools)]
+            args = dict(self.args[name]) if name in self.args else fill(declared[name], self.calls)
             signature = f"scripted-{self.calls}" if self.signatures else None
             self.calls += 1
-            return function_call(name, args, thought_signature=signature, tokens=usage(prompt_tokens, 8))
+            return self._count(function_call(name, args, thought_signature=signature, tokens=usage(prompt_tokens, 8)))
         self.answers += 1
         answer = json.dumps(self.plan(self.answers, request)) if wants_json(request) else f"Scripted answer {self.answers}."
-        return text(answer, tokens=usage(prompt_tokens, max(1, len(answer) // 4)))
+        return self._count(text(answer, tokens=usage(prompt_tokens, max(1, len(answer) // 4))))
+
+    def _count(self, reply: dict[str, Any]) -> dict[str, Any]:
+        self.tokens += reply["usageMetadata"]["totalTokenCount"]
+        return reply

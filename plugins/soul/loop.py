@@ -203,6 +203,8 @@ class Soul:
         if not indices:
             return None
         self.running = Batch(tick.number, goal["id"], plan["id"], indices)
+        # the systems read the goal the steps serve from the tick; observe ran before it was chosen
+        tick.observations[self.ctx.name] = self.observe(tick)
         return [{"action": plan["steps"][i]["action"], "params": copy.deepcopy(plan["steps"][i]["params"])} for i in indices]
 
     async def set_goals(self, tick: Tick, tier: str) -> dict[str, Any] | None:

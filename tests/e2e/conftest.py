@@ -14,9 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from colony.testing import RunningNode
 from colony.testing.anvil import free_port
 
 COLONY = [sys.executable, "-m", "colony.core.cli"]
+# The nine cognitive systems and colony_state, as plugin names.
+COGNITION = ("brain", "cortex", "genesis", "hivemind", "synthesis", "autonomy", "evaluation", "feedback", "free_energy", "colony_state")
+
+
+def healthy(node: RunningNode) -> bool:
+    """Whether every plugin the node was told to load is running and no hook has failed (others installed stay disabled)."""
+    status = node.call("node.status")
+    return set(status["plugins"]) <= {"running", "disabled"} and status["errors"] == 0
 
 
 class Served:

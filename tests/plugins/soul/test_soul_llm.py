@@ -402,7 +402,7 @@ async def test_scripted_agent_runs_long_and_plans_in_json(fake: FakeGemini, llm:
     assert [name for name, _ in tools.ran[:4]] == ["list_dir", "read_file", "list_dir", "read_file"]
     assert tools.ran[0] == ("list_dir", {"path": "path-0"})
     plan = await llm.ask("T1", "", "Plan the next step.", json_reply=True)
-    assert plan.data == {"steps": [{"action": "think", "params": {"question": "what should plan 11 achieve?"}}], "confidence": 0.7, "why": "scripted plan 11"}
+    assert plan.data == {"steps": [{"action": "think", "params": {"thought": "what should plan 11 achieve?"}}], "confidence": 0.7, "why": "scripted plan 11"}
     assert (agent.calls, agent.answers) == (20, 11)
 
 
