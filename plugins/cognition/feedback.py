@@ -304,8 +304,12 @@ class Feedback:
             plan.actions = [plan.actions[i] for i in kept] + steps
             plan.statuses = [plan.statuses[i] for i in kept] + [PENDING] * len(steps)
             plan.replans += 1
-        elif event == "failed" and plan is not None:
-            del state.open[plan_id]
+        elif event == "failed":
+            if plan is None:  # it never ran (an unusable LLM answer, say): still an outcome, with its lesson
+                goal_id = str(data.get("goal", ""))
+                plan = Tracked(plan_id, goal_id, state.goals.get(goal_id, ""), [], [])
+            else:
+                del state.open[plan_id]
             plan.error = plan.error or str(data.get("reason", "the plan failed"))[: rules.MAX_ERROR_MESSAGE]
             return [(plan, "failed")]
         return []

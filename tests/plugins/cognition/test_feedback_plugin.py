@@ -168,3 +168,11 @@ def test_junk_observations_never_break_it(tmp_path: Path) -> None:
 
         check()
         assert healthy(node, "feedback")
+
+
+def test_a_plan_that_never_ran_still_becomes_a_lesson(tmp_path: Path) -> None:
+    with soul_node(tmp_path / "home") as node:
+        assert pursue(node, [{"action": "no_such_tool", "params": {}}])["status"] == "failed"
+        [outcome] = node.call("feedback.lessons")["outcomes"]
+        assert outcome["status"] == "failed" and outcome["lesson"].startswith("FAILURE: ")
+        assert "no_such_tool" in outcome["error_message"]
