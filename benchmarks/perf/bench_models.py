@@ -209,14 +209,15 @@ class TorchSide:
 # -- measurement ------------------------------------------------------------------------------
 
 
-def ours(name: str, beam: int) -> Any:
-    """Our model at full size, searching kernels with BEAM=`beam`."""
-    from colony.plugins.models.brain import Brain
-    from colony.plugins.models.codegen import Codegen
-    from colony.plugins.models.plan import Plan
-    from colony.plugins.models.quality import Quality
+def ours(name: str, beam: int, tuned: bool) -> Any:
+    """Our model at full size: with its shipped tuned kernels (or tinygrad's defaults), searching the rest with BEAM=`beam`."""
+    from colony.plugins.models import BUILTIN, factory, kernels, tuning
 
-    model = {"brain": Brain, "quality": Quality, "plan": Plan, "codegen": Codegen}[name](seed=0)
+    module, cls, _ = BUILTIN[name]
+    model = factory(module, cls)(seed=0)
+    table = tuning.choose(model, None)[0] if tuned else None
+    if table is not None:
+        kernels.activate(table)
     model.beam = beam
     return model
 
@@ -257,13 +258,13 @@ def compare(row: dict[str, Any], times: dict[str, list[float]], scale: float, in
     return row
 
 
-def measure(name: str, table_train: Table, table_infer: Table, budget: float, beam: int) -> None:
+def measure(name: str, table_train: Table, table_infer: Table, budget: float, beam: int, tuned: bool) -> None:
     """Fill one row of each table for model `name`."""
     from colony.plugins.models.base import write  # after device.setup, like all tinygrad imports
     from colony.plugins.models.layers import NEG
 
     rng = random.Random(0)
-    model = ours(name, beam)
+    model = ours(name, beam, tuned)
     batches = [examples(name, model.batch_size, rng) for _ in range(4)]
     progress(f"{name}: {model.parameter_count():,} parameters; compiling tinygrad kernels (slow the first time)")
     start = perf_counter()
@@ -301,7 +302,8 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0], lambda p: (
         p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS)),
         p.add_argument("--budget", type=float, default=10.0, help="seconds of timed training per model (at least 3 steps)"),
-        p.add_argument("--beam", type=int, default=0, help="tinygrad BEAM search width (the first run searches for minutes)"),
+        p.add_argument("--beam", type=int, default=0, help="tinygrad BEAM search width for kernels without a tuned choice (minutes)"),
+        p.add_argument("--default-kernels", action="store_true", help="ignore the shipped tuned kernels: tinygrad's heuristics"),
     ))
     dev = device.setup(None)
     train = Table(
@@ -322,9 +324,11 @@ def main() -> None:
     if torch is None:
         train.notes.append("torch is not installed (pip install -e '.[bench]'): no baseline")
     else:
-        train.notes.append(f"torch {torch.__version__} with {torch.get_num_threads()} threads; tinygrad with BEAM={args.beam}")
+        train.notes.append(f"torch {torch.__version__} with {torch.get_num_threads()} threads")
+    kernels = "tinygrad's default heuristics" if args.default_kernels else "the shipped BEAM-tuned kernels"
+    train.notes.append(f"tinygrad with {kernels}" + (f", BEAM={args.beam} for the others" if args.beam else ""))
     for name in args.models.split(","):
-        measure(name, train, infer, args.budget, args.beam)
+        measure(name, train, infer, args.budget, args.beam, not args.default_kernels)
     report("bench_models", [train, infer], args.json)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import importlib
 import re
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from colony.core import ConfigError, Manifest, Option, PluginContext, Registrar,
 from colony.core.paths import write_private
 from colony.core.rpc import INVALID_PARAMS
 
-from .service import Models, ServiceError, encode_blob
+from .service import Models, ServiceError
 
 PLUGIN = Manifest(
     name="models",
@@ -33,6 +34,7 @@ PLUGIN = Manifest(
         "corpus_bytes": Option(8 << 20, "Most bytes of source text the BPE tokenizer trains on."),
         "cognitive_timeout": Option(1.0, "Seconds a `colony_cognitive` override may take before the built-in model answers."),
         "stop_wait": Option(3.0, "Seconds the plugin waits at stop for the training thread to finish its step."),
+        "tuned_kernels": Option(True, "Compile models with their BEAM-searched kernel choices (shipped, or from `colony models tune`); false keeps tinygrad's default heuristics."),
     },
 )
 
@@ -43,6 +45,7 @@ BUILTIN = {
     "plan": ("plan", "Plan", "Generates plans as step-token sequences."),
     "codegen": ("codegen", "Codegen", "Writes solutions from tests (BPE tokens)."),
 }
+MAX_BEAM = 8  # wider searches take hours on a small CPU and rarely find better kernels
 DIM = re.compile(r"^([a-z][a-z0-9_-]*)\.([a-z_][a-z0-9_]*)=([0-9]+)$")
 
 _state: dict[str, Models] = {}
@@ -79,6 +82,7 @@ def colony_register(registrar: Registrar) -> None:
     registrar.rpc("models.examples.add", models_examples_add)
     registrar.rpc("models.export", models_export)
     registrar.rpc("models.import", models_import, destructive=True)
+    registrar.rpc("models.tune", models_tune)
     registrar.panel("models", models_panel, title="Models")
 
 
@@ -167,6 +171,11 @@ async def _guard(call: Any) -> Any:
         raise RPCError(INVALID_PARAMS, str(exc)) from None
 
 
+def encode_blob(data: bytes) -> dict[str, Any]:
+    """Bytes for the protocol: base64, size and sha256."""
+    return {"data": base64.b64encode(data).decode(), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 async def models_list() -> dict[str, Any]:
     """The device, the tokenizer, the last merge, and every registered model with its figures."""
     models = _models()
@@ -233,6 +242,14 @@ async def models_import(name: str, data: str | None = None, path: str | None = N
     return await _guard(models.import_weights(name, raw) if full else models.merge_delta(name, raw, rate))  # type: ignore[no-any-return]
 
 
+async def models_tune(name: str | None = None, beam: int = 2, output: str | None = None) -> list[dict[str, Any]]:
+    """Search the kernels of `name` (or every built-in model) at BEAM width `beam`; keep the choices for the node, or write them to the folder `output`."""
+    if type(beam) is not int or not 1 <= beam <= MAX_BEAM:
+        raise RPCError(INVALID_PARAMS, f"beam must be an integer in 1..{MAX_BEAM}")
+    folder = Path(output).expanduser() if output is not None else None
+    return await _guard(_models().tune(name, beam, folder))  # type: ignore[no-any-return]
+
+
 async def models_panel() -> dict[str, Any]:
     """The models panel: device and sizes as gauges, loss curves as series, a table of models, the last merge."""
     models = _state.get("models")
@@ -249,12 +266,16 @@ async def models_panel() -> dict[str, Any]:
         "gauges": {"device": models.device, "training": models.training or "-", "models": len(rows)},
         "series": {f"{row['name']} loss": list(models.slots[row["name"]].losses) for row in rows if models.slots[row["name"]].losses},
         "table": {
-            "columns": ["model", "arch", "parameters", "steps", "loss", "examples"],
+            "columns": ["model", "arch", "parameters", "steps", "loss", "examples", "kernels"],
             "rows": [
                 [row["name"], row["arch"] or "-", row["parameters"] if row["parameters"] is not None else "-", row["steps"],
-                 f"{row['loss']:.4f}" if row["loss"] is not None else "-", row["examples"]]
+                 f"{row['loss']:.4f}" if row["loss"] is not None else "-", row["examples"], row["kernels"] or "-"]
                 for row in rows
             ],
         },
-        "text": "\n".join([merged, *(f"{row['name']}: {row['error']}" for row in rows if row["error"])]),
+        "text": "\n".join([
+            merged,
+            *(f"{row['name']}: {row['error']}" for row in rows if row["error"]),
+            *(f"{row['name']}: refused tuned kernels: {row['kernels_error']}" for row in rows if row["kernels_error"]),
+        ]),
     }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import random
+import threading
 from array import array
 from typing import Any, ClassVar
 
 from tinygrad import Context, Tensor, TinyJit, dtypes
 from tinygrad.helpers import BEAM
-from tinygrad.uop.ops import Ops
 from tinygrad.nn.optim import Optimizer
 from tinygrad.nn.state import get_state_dict
+
+from .replay import Replay, host_view
 
 
 class ModelError(Exception):
@@ -22,18 +25,19 @@ class Model:
 
     Subclasses set `name`, `arch`, `batch_size` and `defaults` (their dimensions), and implement
     `build` (the parameters), `optimizer`, `encode` (examples to fixed-shape tensors), `loss` and
-    `predict`. All calls on one instance, and all tinygrad work in a process, belong on one thread.
+    `predict`. All calls on one instance, and all tinygrad work in a process, belong on one thread,
+    except `predict` once `replays_predictions()` (under the `predicting` lock).
 
-    `beam` > 0 makes tinygrad search kernel variants when a jitted step is first captured. On this
-    2-core CPU the brain's step got 1.5x faster with 1 and 2.2x with 2, after 1.5-2 minutes of
-    search (the plan model: 7 minutes for BEAM=1). Results persist in the CACHEDB that
-    `device.setup` places under the node's home, so the search runs once per machine.
+    `beam` > 0 makes tinygrad search kernel variants when a jitted step is first captured (minutes;
+    results persist in the CACHEDB that `device.setup` places under the node's home). The plugin
+    instead ships the searched choices (`kernels`, `tuning`), so `beam` stays 0 in production.
     """
 
     name: ClassVar[str]
     arch: ClassVar[str]
     batch_size: ClassVar[int]
     defaults: ClassVar[dict[str, int]]
+    _infer: TinyJit | None = None  # a model whose prediction runs this one JIT sets it
 
     def __init__(self, seed: int = 0, **dims: int) -> None:
         unknown = sorted(set(dims) - set(self.defaults))
@@ -54,8 +58,11 @@ class Model:
         self.opt = self.optimizer(list(self.state_dict().values()))
         self._lr = float(self.opt.lr.item())
         self._staged: dict[str, Tensor] = {}
+        self._views: dict[str, memoryview | None] = {}
+        self._replays: dict[TinyJit, Replay | None] = {}
         self._train_jit = TinyJit(self._train)
         self._eval_jit = TinyJit(self._eval)
+        self.predicting = threading.Lock()  # held by whoever predicts: the staged request buffers are shared
 
     # --- what subclasses provide
 
@@ -83,6 +90,17 @@ class Model:
         """Inference on one JSON-able request."""
         raise NotImplementedError
 
+    def replays_predictions(self) -> bool:
+        """Whether `predict` now runs only replayed kernels (see `Replay`), so it may run on another thread than tinygrad's.
+
+        True once captured for models whose prediction is the one JIT `_infer`.
+        """
+        return self._infer is not None and self._replays.get(self._infer) is not None
+
+    def samples(self, rng: random.Random) -> tuple[list[dict], list[dict]]:
+        """Synthetic examples (a full batch) and requests that reach every jitted shape; `tuning` searches kernels with them."""
+        raise NotImplementedError
+
     # --- training
 
     def _train(self, *inputs: Tensor) -> Tensor:
@@ -103,8 +121,7 @@ class Model:
         if lr != self._lr:
             write(self.opt.lr, array("f", [lr]))
             self._lr = lr
-        with Context(TRAINING=1, BEAM=self.beam):
-            loss = self._train_jit(*inputs).item()
+        loss = self.values(self._train_jit, *inputs, training=True)[0]
         self.steps += 1
         return loss
 
@@ -115,8 +132,7 @@ class Model:
         total = weight = 0.0
         for start in range(0, len(examples), self.batch_size):
             inputs, rows = self.encode(examples[start : start + self.batch_size])
-            with self.compiling():
-                total += self._eval_jit(*inputs).item() * rows
+            total += self.values(self._eval_jit, *inputs)[0] * rows
             weight += rows
         return total / weight if weight else 0.0
 
@@ -126,9 +142,27 @@ class Model:
             raise ModelError(f"{self.name}: an example or request must be an object")
         return vector(example.get("features"), self.dims["inputs"], f"{self.name}: features")
 
-    def compiling(self) -> Context:
-        """The tinygrad settings under which this model's jitted functions run (and are captured)."""
-        return Context(BEAM=self.beam)
+    def run(self, jit: TinyJit, *inputs: Tensor, training: bool = False) -> Any:
+        """`jit(*inputs)`: captured under this model's settings, then replayed straight from its compiled kernels.
+
+        The inputs must be staged buffers (`stage`), the same ones on every call.
+        """
+        replay = self._replays.get(jit)
+        if replay is not None and replay.takes(inputs):
+            return replay()
+        with Context(TRAINING=int(training), BEAM=self.beam):
+            out = jit(*inputs)
+        if jit.captured is not None:
+            self._replays[jit] = Replay.of(jit, inputs)
+        return out
+
+    def values(self, jit: TinyJit, *inputs: Tensor, training: bool = False) -> list:
+        """The values of `run`'s output (one tensor) as a flat list, read from host memory the replay keeps a view of."""
+        replay = self._replays.get(jit)
+        if replay is not None and replay.view is not None and replay.takes(inputs):
+            replay()
+            return replay.view.tolist()
+        return read(self.run(jit, *inputs, training=training))
 
     def stage(self, name: str, rows: list[array]) -> Tensor:
         """Equal-length `rows` (array('f') or array('i')) copied into the persistent input buffer `name`.
@@ -144,8 +178,22 @@ class Model:
         if buffer is None or buffer.shape != shape:
             dtype = dtypes.float32 if flat.typecode == "f" else dtypes.int32
             buffer = self._staged[name] = Tensor.zeros(*shape, dtype=dtype).contiguous().realize()
-        write(buffer, flat)
+            self._views[name] = host_view(buffer)
+        view = self._views[name]
+        if view is not None:  # tinygrad runs CPU kernels synchronously on this thread: nothing is in flight
+            view[:] = flat
+        else:
+            write(buffer, flat)
         return buffer
+
+    def stage_batch(self, name: str, rows: list[array]) -> Tensor:
+        """`stage` `rows` padded with zero rows to exactly `batch_size`, so every batch has one shape."""
+        blank = array(rows[0].typecode, bytes(rows[0].itemsize * len(rows[0])))
+        return self.stage(name, rows + [blank] * (self.batch_size - len(rows)))
+
+    def stage_weights(self, count: int) -> Tensor:
+        """Stage the row weights of a batch of `count` real rows: 1 for each of them, 0 for the padding."""
+        return self.stage("weights", [array("f", [1.0] * count + [0.0] * (self.batch_size - count))])
 
     # --- state
 
@@ -204,11 +252,8 @@ def read(tensor: Tensor) -> list:
 
     Saves about 0.2 ms per call against `tolist()`, which matters for single-example inference.
     """
-    uop = tensor.uop
-    plain = uop.op is Ops.BUFFER or (uop.op is Ops.RESHAPE and uop.src[0].op is Ops.BUFFER)
-    if plain and uop.buffer.size == tensor.numel() and hasattr(uop.buffer.allocator, "_as_buffer"):
-        return uop.buffer.as_memoryview(force_zero_copy=True).cast(tensor.dtype.fmt).tolist()
-    return tensor.flatten().tolist()
+    view = host_view(tensor)
+    return view.tolist() if view is not None else tensor.flatten().tolist()
 
 
 def vector(value: Any, length: int, what: str) -> array:

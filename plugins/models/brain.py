@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from array import array
 
 from tinygrad import Tensor, TinyJit
 from tinygrad.nn.optim import AdamW, Optimizer
 
-from .base import Model, ModelError, read, vector
+from .base import Model, ModelError, vector
 from .features import CAPABILITIES, ERROR_CLASSES
 from .layers import MLP
 
@@ -45,14 +46,9 @@ class Brain(Model):
         return 3e-3 / (1 + self.steps / 1e5)
 
     def encode(self, examples: list[dict]) -> tuple[tuple[Tensor, ...], float]:
-        rows = [self.features(e) for e in examples]
-        targets = [_targets(e) for e in examples]
-        missing = self.batch_size - len(rows)
-        rows += [array("f", bytes(4 * self.dims["inputs"]))] * missing
-        targets += [array("f", bytes(4 * (_MASK + N_CAPS)))] * missing
-        weights = array("f", [1.0] * len(examples) + [0.0] * missing)
-        inputs = self.stage("x", rows), self.stage("targets", targets), self.stage("weights", [weights])
-        return inputs, float(len(examples))
+        x = self.stage_batch("x", [self.features(e) for e in examples])
+        targets = self.stage_batch("targets", [_targets(e) for e in examples])
+        return (x, targets, self.stage_weights(len(examples))), float(len(examples))
 
     def loss(self, x: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
         out, weights = self.net(x), weights.reshape(-1)
@@ -66,13 +62,20 @@ class Brain(Model):
 
     def predict(self, request: dict) -> dict:
         """Probabilities for one step: success, error classes, capabilities."""
-        x = self.stage("request", [self.features(request)])
-        with self.compiling():
-            out = read(self._infer(x))
+        out = self.values(self._infer, self.stage("request", [self.features(request)]))
         return {"success": out[0], "error": out[_ERR:_CAP], "capabilities": out[_CAP:]}
 
+    def samples(self, rng: random.Random) -> tuple[list[dict], list[dict]]:
+        d = self.dims
+        examples = [
+            {"features": [rng.random() for _ in range(d["inputs"])], "success": rng.randrange(2), "error": rng.randrange(N_ERRORS),
+             "capabilities": [rng.random() for _ in range(N_CAPS)]}
+            for _ in range(self.batch_size)
+        ]
+        return examples, [{"features": examples[0]["features"]}]
+
     def _probabilities(self, x: Tensor) -> Tensor:
-        out = self.net(x)
+        out = self.net.one(x)
         return out[:, :1].sigmoid().cat(out[:, _ERR:_CAP].softmax(), out[:, _CAP:].sigmoid(), dim=1).realize()
 
 

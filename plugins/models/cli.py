@@ -30,9 +30,10 @@ def models() -> None:
 @rpc_view("models.list")
 async def models_list(client: Client, info: dict[str, Any]) -> None:
     """Every registered model with its size, training steps, last loss and examples."""
-    header = ("NAME", "ARCH", "PARAMETERS", "STEPS", "LOSS", "EXAMPLES")
+    header = ("NAME", "ARCH", "PARAMETERS", "STEPS", "LOSS", "EXAMPLES", "KERNELS")
     rows = [header] + [
-        (m["name"], m["arch"] or "-", number(m["parameters"], ","), str(m["steps"]), number(m["loss"], ".4f"), str(m["examples"]))
+        (m["name"], m["arch"] or "-", number(m["parameters"], ","), str(m["steps"]), number(m["loss"], ".4f"), str(m["examples"]),
+         m["kernels"] or "-")
         for m in info["models"]
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -44,8 +45,9 @@ async def models_list(client: Client, info: dict[str, Any]) -> None:
         outcome = f"refused: {merge['error']}" if merge.get("error") else f"now at {merge['steps']} steps"
         click.echo(f"last merge: {merge['model']} {merge['kind']} at rate {merge['rate']}, {outcome}")
     for m in info["models"]:
-        if m["error"]:
-            click.echo(f"{m['name']}: {m['error']}")
+        for problem in (m["error"], m["kernels_error"] and f"refused tuned kernels: {m['kernels_error']}"):
+            if problem:
+                click.echo(f"{m['name']}: {problem}")
 
 
 @models.command("train")
@@ -139,3 +141,23 @@ async def models_import(client: Client, remote: bool, name: str, file: Path, rat
     source = {"data": base64.b64encode(file.read_bytes()).decode()} if remote else {"path": str(file.resolve())}
     result = await client.call("models.import", name=name, rate=rate, full=full, **source)
     click.echo(f"{name}: merged the {result['kind']} at rate {result['rate']}; now {result['steps']} steps")
+
+
+@models.command("tune")
+@click.argument("name", required=False)
+@click.option("--beam", type=click.IntRange(min=1, max=8), default=2, show_default=True, help="BEAM search width: wider searches longer.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the tables to this folder on the node (to ship them) instead of the node's own, which it uses at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@connection
+async def models_tune(client: Client, remote: bool, name: str | None, beam: int, output: Path | None, as_json: bool) -> None:
+    """Search the kernels of NAME (default: every built-in model) with tinygrad's BEAM and keep the fastest choices."""
+    client.timeout = 0  # a search takes minutes per model
+    if not as_json:
+        click.echo(f"searching kernels of {name or 'every built-in model'} at BEAM={beam}; this takes minutes per model", err=True)
+    results = await client.call("models.tune", name=name, beam=beam, output=str(output.resolve()) if output else None)
+    if as_json:
+        emit_json(results)
+        return
+    for row in results:
+        click.echo(f"{row['model']}: {row['kernels']} kernels tuned at BEAM={row['beam']} in {row['seconds']:.0f}s, written to {row['path']}")

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
+import random
 from array import array
 from typing import Any
 
 from tinygrad import Tensor, TinyJit, nn
 from tinygrad.nn.optim import AdamW, Optimizer
 
-from .base import Model, ModelError, pad, read, tokens
+from .base import Model, ModelError, pad, tokens
 from .features import BOS, EOS, PAD, UNK
-from .layers import NEG, Block, Cross, Embedding, causal_mask, decode, kv_cache, padding_mask, token_loss
+from .layers import NEG, Block, Cross, Embedding, TiedOutput, causal_mask, decode, kv_cache, padding_mask, token_loss
 
 
-class CodegenNet:
+class CodegenNet(TiedOutput):
     """Shared token embedding (inputs of both sides and the output head), positions, encoder and decoder."""
 
     def __init__(self, vocab: int, dim: int, heads: int, ffn: int, layers: int, max_len: int) -> None:
@@ -34,9 +35,6 @@ class CodegenNet:
             x = block(x, mask)
         memory = self.encoder_norm(x)
         return [(*block.cross.keys_values(memory), mask) for block in self.decoder if block.cross is not None]
-
-    def logits(self, x: Tensor) -> Tensor:
-        return self.norm(x) @ self.tokens.weight.T + self.head_bias
 
     def __call__(self, source: Tensor, target: Tensor, positions: Tensor) -> Tensor:
         """Logits (batch, length, vocab) for decoder inputs `target` at absolute `positions`."""
@@ -157,11 +155,19 @@ class Codegen(Model):
             raise ModelError("codegen: max_len must be a positive integer")
         encoder, step = self._jits()
         parents, token, out = self.stage("parents", [array("i", [0])]), BOS, []
-        with self.compiling():
-            encoder(self.stage("request", [source]))
-            for pos in range(min(max_len, self.dims["max_len"] - 1)):
-                token = read(step(self.stage("token", [array("i", [token])]), self.stage("pos", [array("i", [pos])]), parents))[0]
-                if token == EOS:
-                    break
-                out.append(token)
+        self.run(encoder, self.stage("request", [source]))
+        for pos in range(min(max_len, self.dims["max_len"] - 1)):
+            token = self.values(step, self.stage("token", [array("i", [token])]), self.stage("pos", [array("i", [pos])]), parents)[0]
+            if token == EOS:
+                break
+            out.append(token)
         return {"tokens": out}
+
+    def samples(self, rng: random.Random) -> tuple[list[dict], list[dict]]:
+        d = self.dims
+
+        def text(length: int) -> list[int]:
+            return [rng.randrange(UNK + 1, d["vocab"]) for _ in range(length)]
+
+        examples = [{"source": text(d["source_len"] - 1), "target": text(d["target_len"] - 1)} for _ in range(self.batch_size)]
+        return examples, [{"source": examples[0]["source"], "max_len": 3}]

@@ -10,6 +10,7 @@ from .features import PAD
 
 Cross = tuple[Tensor, Tensor, Tensor]  # the encoder's keys, values and additive padding mask
 NEG = -1e9  # additive mask value: finite, so a fully masked row cannot turn into NaN
+LANES = 8  # partial sums per output in single-row matrix-vector products (the fastest of 2..64 here)
 
 
 class Linear:
@@ -26,6 +27,20 @@ class Linear:
     def __call__(self, x: Tensor) -> Tensor:
         return x.linear(self.weight.T, self.bias)
 
+    def one(self, x: Tensor) -> Tensor:
+        """The same for a single row `x` (1, in), summed in `LANES` interleaved partial sums.
+
+        tinygrad's matrix-vector kernel otherwise adds every product into one chain per output; with
+        independent partial sums the C compiler pipelines and vectorizes it (1024x1024: 2.7x faster
+        here). Equal to `__call__` up to float rounding.
+        """
+        n_out, n_in = self.weight.shape
+        if n_in % LANES:
+            return self(x)
+        products = x.reshape(1, 1, n_in // LANES, LANES) * self.weight.reshape(1, n_out, n_in // LANES, LANES)
+        out = products.sum(2).sum(-1)
+        return out if self.bias is None else out + self.bias
+
 
 class MLP:
     """Linear layers with ReLU between them."""
@@ -37,6 +52,12 @@ class MLP:
         for layer in self.layers[:-1]:
             x = layer(x).relu()
         return self.layers[-1](x)
+
+    def one(self, x: Tensor) -> Tensor:
+        """The output for a single row `x` (1, inputs), with the faster single-row kernels (see `Linear.one`)."""
+        for layer in self.layers[:-1]:
+            x = layer.one(x).relu()
+        return self.layers[-1].one(x)
 
 
 class Embedding(nn.Embedding):
@@ -50,6 +71,18 @@ class Embedding(nn.Embedding):
         atomics = self.weight.device.split(":")[0] in ("CPU", "AMD")
         with Context(USE_ATOMICS=int(atomics)):
             return super().__call__(idx)
+
+
+class TiedOutput:
+    """A mixin for networks whose output head is their token embedding: `norm`, then `tokens.weight.T` plus `head_bias`."""
+
+    tokens: Embedding
+    norm: nn.LayerNorm
+    head_bias: Tensor
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Vocabulary logits of the hidden states `x`."""
+        return self.norm(x) @ self.tokens.weight.T + self.head_bias
 
 
 class Attention:

@@ -10,14 +10,14 @@ from typing import Any
 from tinygrad import Tensor, TinyJit, nn
 from tinygrad.nn.optim import AdamW, Optimizer
 
-from .base import Model, ModelError, pad, read, tokens
+from .base import Model, ModelError, pad, tokens
 from .features import BOS, EOS, PAD, UNK
-from .layers import Block, Embedding, causal_mask, decode, kv_cache, token_loss
+from .layers import Block, Embedding, TiedOutput, causal_mask, decode, kv_cache, token_loss
 
 MAX_BEAM = 8
 
 
-class PlanNet:
+class PlanNet(TiedOutput):
     """Token and position embeddings, causal blocks, and an output head tied to the token embedding."""
 
     def __init__(self, vocab: int, dim: int, heads: int, ffn: int, layers: int, seq: int) -> None:
@@ -27,9 +27,6 @@ class PlanNet:
         self.norm = nn.LayerNorm(dim)
         self.head_bias = Tensor.zeros(vocab).contiguous()
 
-    def _logits(self, x: Tensor) -> Tensor:
-        return self.norm(x) @ self.tokens.weight.T + self.head_bias
-
     def __call__(self, tokens: Tensor) -> Tensor:
         """Logits (batch, length, vocab) for every position."""
         length = tokens.shape[1]
@@ -37,14 +34,14 @@ class PlanNet:
         mask = causal_mask(length)
         for block in self.blocks:
             x = block(x, mask)
-        return self._logits(x)
+        return self.logits(x)
 
     def step(self, token: Tensor, pos: Tensor, parents: Tensor, caches: list[tuple[Tensor, Tensor]]) -> Tensor:
         """Log-probabilities (beams, vocab) after `token` (beams, 1) at `pos` (1, 1), caches reordered by `parents` (1, beams)."""
         pos, parents = pos.reshape(1), parents.reshape(-1)
         x = self.tokens(token) + self.positions[pos].reshape(1, 1, -1)
         x, updates = decode(self.blocks, x, pos, caches, parents)
-        return self._logits(x)[:, 0].log_softmax(-1).realize(*updates)
+        return self.logits(x)[:, 0].log_softmax(-1).realize(*updates)
 
 
 class Plan(Model):
@@ -84,11 +81,8 @@ class Plan(Model):
             targets.append(array("i", pad(sequence[1:], seq, PAD)))
             weights.append(array("f", pad([1.0] * (len(sequence) - 1), seq, 0.0)))
         total = float(sum(sum(w) for w in weights))
-        missing = self.batch_size - len(inputs)
-        inputs += [array("i", [PAD] * seq)] * missing
-        targets += [array("i", [PAD] * seq)] * missing
-        weights += [array("f", [0.0] * seq)] * missing
-        return (self.stage("inputs", inputs), self.stage("targets", targets), self.stage("weights", weights)), total
+        # Padding rows are zeros: PAD tokens with weight 0.
+        return (self.stage_batch("inputs", inputs), self.stage_batch("targets", targets), self.stage_batch("weights", weights)), total
 
     def loss(self, inputs: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
         return token_loss(self.net(inputs), targets, weights)
@@ -110,6 +104,11 @@ class Plan(Model):
             return {"tokens": self._beam_search(prefix, steps, beam)}
         return {"tokens": self._sample(prefix, steps, temperature, random.Random(seed))}
 
+    def samples(self, rng: random.Random) -> tuple[list[dict], list[dict]]:
+        length, vocab = self.dims["seq"] - 1, self.dims["vocab"]
+        examples = [{"tokens": [rng.randrange(UNK + 1, vocab) for _ in range(length)]} for _ in range(self.batch_size)]
+        return examples, [{"prefix": examples[0]["tokens"][:2], "max_len": 3, "temperature": 0}]
+
     def _advance(self, beams: int, last: list[int], pos: int, parents: list[int]) -> list[list[float]]:
         """Feed each beam's `last` token at `pos` (beams continuing rows `parents`); next log-probabilities."""
         if beams not in self._decoders:
@@ -119,8 +118,7 @@ class Plan(Model):
         token = self.stage(f"token{beams}", [array("i", [t]) for t in last])
         at = self.stage("pos", [array("i", [pos])])
         rows = self.stage(f"parents{beams}", [array("i", parents)])
-        with self.compiling():
-            flat = read(self._decoders[beams](token, at, rows))
+        flat = self.values(self._decoders[beams], token, at, rows)
         vocab = self.dims["vocab"]
         return [flat[i * vocab : (i + 1) * vocab] for i in range(beams)]
 

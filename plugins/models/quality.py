@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from array import array
+import random
 
 from tinygrad import Tensor, TinyJit
 from tinygrad.nn.optim import AdamW, Optimizer
 
-from .base import Model, ModelError, read, vector
+from .base import Model, ModelError, vector
 from .layers import MLP
 
 
@@ -25,7 +25,7 @@ class Quality(Model):
 
     def __init__(self, seed: int = 0, **dims: int) -> None:
         super().__init__(seed, **dims)
-        self._infer = TinyJit(lambda x: self.net(x).tanh().realize())
+        self._infer = TinyJit(lambda x: self.net.one(x).tanh().realize())
 
     def build(self) -> MLP:
         d = self.dims
@@ -35,18 +35,13 @@ class Quality(Model):
         return AdamW(params, lr=5e-4, weight_decay=1e-4)
 
     def encode(self, examples: list[dict]) -> tuple[tuple[Tensor, ...], float]:
-        rows, scores = [], array("f")
+        rows, scores = [], []
         for example in examples:
             rows.append(self.features(example))
-            score = vector([example.get("score")], 1, "quality: score")[0]
-            if not -1.0 <= score <= 1.0:
+            scores.append(vector([example.get("score")], 1, "quality: score"))
+            if not -1.0 <= scores[-1][0] <= 1.0:
                 raise ModelError("quality: score must lie in -1..1")
-            scores.append(score)
-        missing = self.batch_size - len(rows)
-        rows += [array("f", bytes(4 * self.dims["inputs"]))] * missing
-        scores.extend([0.0] * missing)
-        weights = array("f", [1.0] * len(examples) + [0.0] * missing)
-        inputs = self.stage("x", rows), self.stage("scores", [scores]), self.stage("weights", [weights])
+        inputs = self.stage_batch("x", rows), self.stage_batch("scores", scores), self.stage_weights(len(examples))
         return inputs, float(len(examples))
 
     def loss(self, x: Tensor, scores: Tensor, weights: Tensor) -> Tensor:
@@ -55,6 +50,9 @@ class Quality(Model):
 
     def predict(self, request: dict) -> dict:
         """The predicted score of one diff."""
-        x = self.stage("request", [self.features(request)])
-        with self.compiling():
-            return {"score": read(self._infer(x))[0]}
+        return {"score": self.values(self._infer, self.stage("request", [self.features(request)]))[0]}
+
+    def samples(self, rng: random.Random) -> tuple[list[dict], list[dict]]:
+        examples = [{"features": [rng.uniform(-1, 1) for _ in range(self.dims["inputs"])], "score": rng.uniform(-1, 1)}
+                    for _ in range(self.batch_size)]
+        return examples, [{"features": examples[0]["features"]}]

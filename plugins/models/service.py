@@ -1,19 +1,15 @@
-"""The training service: one thread owns all tinygrad work; trio hands it jobs, inference first."""
+"""The `models` service: registered models, their training cycles, inference, sharing and kernel tuning."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import itertools
-import queue
+import json
 import random
 import re
+import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,120 +19,11 @@ import trio
 from colony.core import PluginContext
 
 from . import device
-from .features import SPECIAL_TOKENS, UNK
-from .tokenizer import BPE, VOCAB_SIZE, TokenizerError, corpus
-from .tokenizer import train as train_tokenizer
+from .examples import Examples
+from .worker import ServiceError, Worker, adopt_tinygrad, wait
 
-URGENT, NORMAL, STOP = 1, 2, 0
-THREAD = "colony-models"  # the name of every worker thread, so a new one can find an old one
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-PLAN_SPECIALS = len(SPECIAL_TOKENS)  # PAD, BOS, EOS, UNK come before the step names
-TEXTS = ("source", "target")  # codegen fields that may be given as text
 PROGRESS_EVERY = 0.25  # seconds between two progress events of one cycle
-
-
-class ServiceError(Exception):
-    """A request the models service refuses: unknown model, bad example, bad weights, not running."""
-
-
-class Worker:
-    """The one thread that runs tinygrad: jobs in priority order, urgent ones also between training steps."""
-
-    def __init__(self, on_exit: Callable[[], None] = lambda: None) -> None:
-        self.on_exit = on_exit
-        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = queue.PriorityQueue()
-        self._order = itertools.count()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name=THREAD, daemon=True)
-
-    def submit(self, fn: Callable[[], Any], urgent: bool = False) -> Future[Any]:
-        """Queue `fn`; its result or exception arrives in the returned future."""
-        future: Future[Any] = Future()
-        if self.stopping.is_set():
-            future.set_exception(ServiceError("the models service is stopping"))
-        else:
-            self._queue.put((URGENT if urgent else NORMAL, next(self._order), fn, future))
-        return future
-
-    async def run(self, fn: Callable[[], Any], urgent: bool = False) -> Any:
-        """Run `fn` on the worker thread and await its result without blocking trio."""
-        return await wait(self.submit(fn, urgent))
-
-    def serve_urgent(self) -> None:
-        """Run every queued urgent job now (called between training steps, on the worker thread)."""
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item[0] != URGENT:
-                self._queue.put(item)
-                return
-            self._execute(item)
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item[2] is None:
-                break
-            self._execute(item)
-        self.on_exit()
-        while True:  # whatever is left will never run
-            try:
-                _, _, _, future = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if future is not None:
-                future.cancel()
-
-    @staticmethod
-    def _execute(item: tuple[int, int, Callable[[], Any] | None, Future[Any] | None]) -> None:
-        _, _, fn, future = item
-        assert fn is not None and future is not None
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn())
-        except BaseException as exc:  # delivered to the awaiting trio task, never lost
-            future.set_exception(exc)
-
-    def stop(self) -> None:
-        """Ask the thread to finish its current job and exit."""
-        self.stopping.set()
-        self._queue.put((STOP, next(self._order), None, None))
-
-
-def adopt_tinygrad(home: Path) -> str:
-    """Make the calling worker tinygrad's only user in the process, set it up, and return its device.
-
-    During a blue/green swap (or with two nodes in one process) the previous worker may still be
-    running: tinygrad is not thread-safe, so this one waits for it to end.
-    """
-    me = threading.current_thread()
-    for other in threading.enumerate():
-        if other is not me and other.name == THREAD:
-            other.join()
-    name = device.setup(home)
-    device.own_cache()
-    return name
-
-
-async def wait(future: Future[Any]) -> Any:
-    """The result of a worker job, awaited without blocking trio."""
-    token, done = trio.lowlevel.current_trio_token(), trio.Event()
-
-    def wake(_: Future[Any]) -> None:
-        try:
-            token.run_sync_soon(done.set)
-        except trio.RunFinishedError:
-            pass
-
-    future.add_done_callback(wake)
-    await done.wait()
-    try:
-        return future.result()
-    except CancelledError:
-        raise ServiceError("the models service stopped before the job ran") from None
 
 
 @dataclass
@@ -151,6 +38,8 @@ class Slot:
     parameters: int | None = None
     losses: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     error: str = ""
+    kernels: str = ""  # which kernels it compiles with: tuned (how many) or tinygrad's defaults
+    kernels_error: str = ""  # why a tuned-kernel table was refused
 
 
 class Models:
@@ -165,11 +54,12 @@ class Models:
         self.slots: dict[str, Slot] = {}
         self.device = ""
         self.training = ""  # the model a cycle is running on, if any
+        self.tuning = ""  # the model whose kernels are being searched, if any
         self.last_merge: dict[str, Any] = ctx.store.get("merge/last") or {}
-        self.bpe: BPE | None = None
+        self.pool = Examples(ctx, self.folder, dims)
+        self._beside = trio.CapacityLimiter(1)  # the thread for predictions that need not wait for the training thread
+        self._searching = trio.Lock()  # one kernel search at a time: they time kernels on the same cores
         self._token = trio.lowlevel.current_trio_token()
-        self._write_lock = trio.Lock()
-        self._tokenizer_lock = trio.Lock()
         self.sync_registrations()
         # The device must be set up before any other job imports tinygrad: it is the first job queued.
         self.worker.thread.start()
@@ -207,6 +97,8 @@ class Models:
             return
         while True:
             await trio.sleep(interval)
+            if self.tuning:  # a kernel search times candidates: training beside it would skew them
+                continue
             try:
                 await self.train()
             except ServiceError:  # only when the service stops: each model's failures are caught in train
@@ -267,8 +159,22 @@ class Models:
                 self._fail(slot, f"refused {path.name}: {exc}; moved it to {aside.name} and started from fresh weights")
         slot.losses.extend(self.ctx.store.get(f"meta/{slot.name}", {}).get("losses", []))
         slot.parameters = model.parameter_count()
+        self._use_kernels(slot, model)
         slot.model = model
         return model
+
+    def _use_kernels(self, slot: Slot, model: Any) -> None:
+        """Apply the model's tuned kernel table (its own from `tune`, else the shipped one) unless `tuned_kernels` is off."""
+        from . import kernels, tuning
+
+        table, slot.kernels_error = tuning.choose(model, self.ctx.home) if self.config["tuned_kernels"] else (None, "")
+        if slot.kernels_error:
+            self.ctx.log.warning("model %s: refused tuned kernels: %s", slot.name, slot.kernels_error)
+        if table is None:
+            kernels.deactivate(model.name)
+        else:
+            kernels.activate(table)
+        slot.kernels = kernels.describe(table)
 
     def _save(self, slot: Slot) -> dict[str, Any]:
         """Write the weights atomically; return the metadata record for the store."""
@@ -290,23 +196,11 @@ class Models:
         model = await self.built(name)
         if not examples or not all(isinstance(e, dict) for e in examples):
             raise ServiceError("examples must be a non-empty list of objects")
-        async with self._write_lock:
-            vocab = self._grow_vocab(examples, model.dims.get("vocab", 0)) if name == "plan" else None
-            ready = await self.prepare(name, examples, vocab)
+
+        async def check(ready: list[dict[str, Any]]) -> None:
             await self.worker.run(lambda: self._check(model, ready), urgent=True)
-            head, end = self.bounds(name)
-            cap = max(1, int(self.config["max_examples"]))
-            async with self.ctx.store.transaction() as tx:
-                for example in examples:
-                    tx.put(f"ex/{name}/{end:012d}", example)
-                    end += 1
-                while end - head > cap:
-                    tx.delete(f"ex/{name}/{head:012d}")
-                    head += 1
-                tx.put(f"exseq/{name}", [head, end])
-                if vocab is not None:
-                    tx.put("plan/vocab", vocab)
-        return {name: end - head}
+
+        return {name: await self.pool.add(name, examples, model.dims.get("vocab", 0), check)}
 
     @staticmethod
     def _check(model: Any, examples: list[dict[str, Any]]) -> None:
@@ -320,65 +214,9 @@ class Models:
             except Exception as exc:  # a model's encode chokes on a shape or type it did not expect
                 raise ServiceError(f"{model.name}: example rejected: {type(exc).__name__}: {exc}") from None
 
-    def bounds(self, name: str) -> tuple[int, int]:
-        """The sequence numbers of model `name`'s oldest stored example and of the next one."""
-        head, end = self.ctx.store.get(f"exseq/{name}", [0, 0])
-        return head, end
-
-    def examples(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """The stored examples of model `name`, oldest first (the newest `limit` of them)."""
-        head, end = self.bounds(name)
-        start = max(head, end - limit) if limit else head
-        after = f"ex/{name}/{start - 1:012d}" if start > 0 else None
-        return [value for _, value in self.ctx.store.scan(f"ex/{name}/", after=after)]
-
-    def _grow_vocab(self, examples: list[dict[str, Any]], size: int) -> dict[str, int]:
-        """The plan vocabulary with the next free token id for every new step name in `examples`, while it has room."""
-        vocab: dict[str, int] = dict(self.ctx.store.get("plan/vocab", {}))
-        for example in examples:
-            for step in _names(example.get("steps", []), "steps"):
-                if step not in vocab and PLAN_SPECIALS + len(vocab) < size:
-                    vocab[step] = PLAN_SPECIALS + len(vocab)
-        return vocab
-
-    async def prepare(self, name: str, items: list[dict[str, Any]], vocab: dict[str, int] | None = None) -> list[dict[str, Any]]:
-        """Examples or requests as model `name` reads them: plan step names and codegen texts become token ids."""
-        if name == "plan":
-            vocab = self.ctx.store.get("plan/vocab", {}) if vocab is None else vocab
-            return [_plan_ids(item, vocab) for item in items]
-        if name == "codegen" and any(isinstance(item.get(key), str) for item in items for key in TEXTS):
-            bpe = await self.tokenizer()
-            return await trio.to_thread.run_sync(lambda: [_codegen_ids(item, bpe) for item in items])  # type: ignore[no-any-return]
-        return items
-
     def step_names(self, tokens: list[int]) -> list[str]:
         """Plan token ids back to step names (specials and unknown ids are left out)."""
-        names = {i: step for step, i in self.ctx.store.get("plan/vocab", {}).items()}
-        return [names[t] for t in tokens if t in names]
-
-    # -- the tokenizer ---------------------------------------------------------------------
-
-    async def tokenizer(self) -> BPE:
-        """The BPE tokenizer: loaded from `<home>/models/tokenizer.json`, or trained now on the node's code."""
-        async with self._tokenizer_lock:
-            path = self.folder / "tokenizer.json"
-            if self.bpe is None and path.exists():
-                try:
-                    self.bpe = await trio.to_thread.run_sync(BPE.load, path)
-                except TokenizerError as exc:
-                    self.ctx.log.error("%s; training a new tokenizer", exc)
-            if self.bpe is None:
-                bpe = await trio.to_thread.run_sync(self._train_tokenizer)
-                await trio.to_thread.run_sync(bpe.save, path)
-                await self.ctx.store.put("tokenizer", {"vocab_size": bpe.vocab_size, "trained_at": time.time()})
-                self.bpe = bpe
-            return self.bpe
-
-    def _train_tokenizer(self) -> BPE:
-        """Train a tokenizer on the verified solutions in the store and the node's code (in a worker thread)."""
-        solutions = [e["target"] for e in self.examples("codegen") if isinstance(e.get("target"), str)]
-        size = self.dims.get("codegen", {}).get("vocab", VOCAB_SIZE)
-        return train_tokenizer(corpus(int(self.config["corpus_bytes"]), solutions), size)
+        return self.pool.step_names(tokens)
 
     # -- training --------------------------------------------------------------------------
 
@@ -405,7 +243,7 @@ class Models:
 
     async def _train(self, name: str, seconds: float, limit: int) -> dict[str, Any] | None:
         """One cycle on model `name`; None when it has no examples."""
-        pool = await self.prepare(name, await trio.to_thread.run_sync(self.examples, name))
+        pool = await self.pool.prepare(name, await trio.to_thread.run_sync(self.pool.read, name))
         if not pool:
             return None
         slot = self.slots[name]
@@ -453,13 +291,13 @@ class Models:
         self.sync_registrations()
         results = []
         for each in [self.slot(name).name] if name else sorted(self.slots):
-            head, end = self.bounds(each)
+            head, end = self.pool.bounds(each)
             if head == end:
                 if name:
                     results.append({"model": each, "loss": None, "examples": 0, "steps": self.describe(each)["steps"]})
                 continue
             model = await self.built(each)
-            pool = await self.prepare(each, await trio.to_thread.run_sync(self.examples, each, limit or 4 * model.batch_size))
+            pool = await self.pool.prepare(each, await trio.to_thread.run_sync(self.pool.read, each, limit or 4 * model.batch_size))
             loss = await self.worker.run(lambda: model.evaluate(pool), urgent=True)
             results.append({"model": each, "loss": loss, "examples": len(pool), "steps": model.steps})
         return results
@@ -482,15 +320,23 @@ class Models:
             if found is not None and isinstance(found[1], dict):
                 return found[1], found[0]
         model = await self.built(name)
-        [ready] = await self.prepare(name, [request])
+        [ready] = await self.pool.prepare(name, [request])
+
+        def predict() -> dict[str, Any]:
+            with model.predicting:
+                return model.predict(ready)  # type: ignore[no-any-return]
+
         try:
-            output = await self.worker.run(lambda: model.predict(ready), urgent=True)
+            if model.replays_predictions():  # no tinygrad scheduling involved: it may run beside a training step
+                output = await trio.to_thread.run_sync(predict, limiter=self._beside)
+            else:
+                output = await self.worker.run(predict, urgent=True)
         except ModelError as exc:
             raise ServiceError(str(exc)) from None
         if name == "plan":
-            output = {**output, "steps": self.step_names(output.get("tokens", []))}
+            output = {**output, "steps": self.pool.step_names(output.get("tokens", []))}
         elif name == "codegen" and isinstance(request.get("source"), str):
-            output = {**output, "text": (await self.tokenizer()).decode(output.get("tokens", []))}
+            output = {**output, "text": (await self.pool.tokenizer()).decode(output.get("tokens", []))}
         return output, "model"
 
     # -- sharing weights -------------------------------------------------------------------
@@ -557,6 +403,43 @@ class Models:
         self.ctx.publish("models.merged", self.last_merge)
         return self.last_merge
 
+    # -- tuning kernels --------------------------------------------------------------------
+
+    async def tune(self, name: str | None = None, beam: int = 2, output: Path | None = None) -> list[dict[str, Any]]:
+        """Search the kernels of model `name` (or every built-in model) at BEAM width `beam` and keep the choices; a summary per model.
+
+        Each search runs in a process of its own, for minutes, while automatic training pauses. The table
+        goes to `<home>/models/tuned/<name>.json`, which the model uses from its next compilation on, or
+        to `<output>/<name>.json`, which this node does not read.
+        """
+        self.sync_registrations()
+        slots = [self.slot(name)] if name else [slot for slot in sorted(self.slots.values(), key=lambda s: s.name) if slot.owner == self.ctx.name]
+        return [await self._tune(slot, beam, output) for slot in slots]
+
+    async def _tune(self, slot: Slot, beam: int, output: Path | None) -> dict[str, Any]:
+        from .tuning import own_path  # not at import: `python -m colony.plugins.models.tuning` runs it as a script
+
+        if slot.owner != self.ctx.name:
+            raise ServiceError(f"{slot.name}: only the built-in models can be tuned (this one comes from plugin {slot.owner!r})")
+        path = output / f"{slot.name}.json" if output is not None else own_path(self.ctx.home, slot.name)
+        command = [sys.executable, "-m", "colony.plugins.models.tuning", slot.name, "--beam", str(beam),
+                   "--home", str(self.ctx.home), "--output", str(path), "--dims", json.dumps(slot.dims)]
+        async with self._searching:
+            self.tuning = slot.name
+            try:
+                done = await trio.run_process(command, capture_stdout=True, capture_stderr=True, check=False)
+            finally:
+                self.tuning = ""
+        report = done.stdout.decode(errors="replace").strip().splitlines()
+        if done.returncode != 0 or not report:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            raise ServiceError(f"{slot.name}: the kernel search failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
+        summary: dict[str, Any] = json.loads(report[-1])
+        if output is None and slot.model is not None:
+            await self.worker.run(lambda: self._use_kernels(slot, slot.model), urgent=True)
+        self.ctx.publish("models.tuned", summary)
+        return summary
+
     # -- reporting -------------------------------------------------------------------------
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -564,7 +447,7 @@ class Models:
         slot = self.slots[name]
         model = slot.model
         meta = self.ctx.store.get(f"meta/{name}", {})
-        head, end = self.bounds(name)
+        head, end = self.pool.bounds(name)
         return {
             "name": name,
             "owner": slot.owner,
@@ -577,6 +460,8 @@ class Models:
             "examples": end - head,
             "saved_at": meta.get("saved_at"),
             "error": slot.error,
+            "kernels": slot.kernels,
+            "kernels_error": slot.kernels_error,
         }
 
     def _fail(self, slot: Slot, error: str) -> None:
@@ -592,32 +477,3 @@ class Models:
         except trio.RunFinishedError:
             pass
 
-
-def _plan_ids(item: dict[str, Any], vocab: dict[str, int]) -> dict[str, Any]:
-    """A plan example's `steps`, or a request's `prefix`, of step names as token ids."""
-    out = dict(item)
-    if "steps" in out:
-        out["tokens"] = [vocab.get(step, UNK) for step in _names(out.pop("steps"), "steps")]
-    if isinstance(out.get("prefix"), list) and any(isinstance(step, str) for step in out["prefix"]):
-        out["prefix"] = [vocab.get(step, UNK) for step in _names(out["prefix"], "prefix")]
-    return out
-
-
-def _codegen_ids(item: dict[str, Any], bpe: BPE) -> dict[str, Any]:
-    """A codegen example's or request's texts as BPE token ids."""
-    try:
-        return {**item, **{key: bpe.encode(item[key]) for key in TEXTS if isinstance(item.get(key), str)}}
-    except TokenizerError as exc:
-        raise ServiceError(f"codegen: {exc}") from None
-
-
-def _names(value: Any, what: str) -> list[str]:
-    """`value` as a list of plan step names, or a clear error."""
-    if not isinstance(value, list) or not all(isinstance(step, str) for step in value):
-        raise ServiceError(f"plan: {what} must be a list of step names")
-    return value
-
-
-def encode_blob(data: bytes) -> dict[str, Any]:
-    """Bytes for the protocol: base64, size and sha256."""
-    return {"data": base64.b64encode(data).decode(), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}

@@ -42,10 +42,10 @@ def test_list_and_eval(node: RunningNode) -> None:
     listed = colony(node, "list")
     assert listed.exit_code == 0, listed.output
     lines = listed.output.splitlines()
-    assert lines[0].split() == ["NAME", "ARCH", "PARAMETERS", "STEPS", "LOSS", "EXAMPLES"]
+    assert lines[0].split() == ["NAME", "ARCH", "PARAMETERS", "STEPS", "LOSS", "EXAMPLES", "KERNELS"]
     brain = next(line.split() for line in lines if line.startswith("brain"))
-    assert brain[:4] == ["brain", "brain/1", "2,727", "2"] and brain[5] == "64"
-    assert next(line.split() for line in lines if line.startswith("plan")) == ["plan", "-", "-", "0", "-", "0"]
+    assert brain[:4] == ["brain", "brain/1", "2,727", "2"] and brain[5:] == ["64", "default"]  # no table for a 16-unit brain
+    assert next(line.split() for line in lines if line.startswith("plan")) == ["plan", "-", "-", "0", "-", "0", "-"]
     assert "device CPU" in listed.output or "device CUDA" in listed.output
     assert json.loads(colony(node, "list", "--json").output)["models"][0]["name"] == "brain"
 
@@ -79,3 +79,6 @@ def test_errors_are_clear(node: RunningNode, tmp_path: Path) -> None:
     assert refused.exit_code == 1 and "Error: brain: refused: weights are truncated" in refused.output
     bad_rate = colony(node, "import", "brain", str(junk), "--rate", "0")
     assert bad_rate.exit_code == 2 and "0<x<=1" in bad_rate.output
+    untunable = colony(node, "tune", "nope")
+    assert untunable.exit_code == 1 and "Error: no model named 'nope'" in untunable.output
+    assert colony(node, "tune", "brain", "--beam", "9").exit_code == 2

@@ -138,6 +138,7 @@ def colony_cognitive(name, request):
 
 LEARNER = '''
 from colony.core import Manifest
+from colony.plugins.models.service import ServiceError
 
 PLUGIN = Manifest(name="learner", version="1.0.0", requires=("models",))
 _ctx = {}
@@ -149,12 +150,21 @@ async def colony_start(ctx):
 
 def colony_register(registrar):
     registrar.rpc("learner.learn", learn)
+    registrar.rpc("learner.surrogate", surrogate)
 
 
 async def learn(example: dict) -> dict:
     models = _ctx["ctx"].service("models")
     size = await models.add_example("brain", example)
     return {"examples": size, "prediction": await models.predict("brain", {"features": example["features"]})}
+
+
+async def surrogate() -> str:
+    try:  # a text no JSON request can carry
+        await _ctx["ctx"].service("models").add_example("codegen", {"source": "\\ud800", "target": ""})
+    except ServiceError as exc:
+        return str(exc)
+    return "accepted"
 '''
 
 
@@ -255,6 +265,10 @@ def test_the_heartbeat_ticks_while_training_runs(tmp_path: Path) -> None:
         wait_for(lambda: node.call("node.status")["heartbeat"]["tick_number"] >= first + 10, "ten ticks during training")
         assert node.call("models.list")["training"] == "brain"
         assert node.call("models.predict", name="brain", request=request(1))["by"] == "model"  # served between steps
+        # Once its kernels are captured, a prediction replays them beside the training thread.
+        for _ in range(3):
+            assert 0 < node.call("models.predict", name="brain", request=request(1))["output"]["success"] < 1
+        assert node.call("models.list")["training"] == "brain"
     finally:
         node.stop()
     trainer.join(60)
@@ -304,6 +318,7 @@ def test_deltas_travel_between_nodes_through_the_colony_hooks(tmp_path: Path) ->
         assert exported["data"] is None and (tmp_path / "brain.safetensors").read_bytes() == base64.b64decode(full["data"])
 
 
+
 def test_plan_step_names_and_codegen_text_become_token_ids(tmp_path: Path) -> None:
     home = tmp_path / "home"
     plans = [{"steps": ["read_file", "edit_code", "run_tests"]}, {"steps": ["read_file", "run_tests", "commit"]}]
@@ -321,9 +336,50 @@ def test_plan_step_names_and_codegen_text_become_token_ids(tmp_path: Path) -> No
         assert node.call("models.examples.add", name="codegen", examples=[pair])["examples"] == 1
         assert (home / "models" / "tokenizer.json").exists()
         assert 260 < node.call("models.list")["tokenizer"]["vocab_size"] <= 8192
-        with pytest.raises(RPCError, match="codegen: text is not valid Unicode"):
-            node.call("models.examples.add", name="codegen", examples=[{"source": "\ud800", "target": ""}])
+        # The control protocol refuses lone surrogates at parse time; a plugin can still hand one to the service.
+        with temporary_plugin(node, LEARNER, "learner"):
+            assert node.call("learner.surrogate").startswith("codegen: text is not valid Unicode")
+
 
 
 def test_the_plugin_passes_conformance() -> None:
     check_plugin("models", config={"plugin": {"models": {"dims": SMALL, "interval": 0.05, "cycle_steps": 1}}})
+
+
+def test_models_compile_with_their_tuned_kernels_unless_refused_or_turned_off(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "models" / "tuned").mkdir(parents=True)
+    (home / "models" / "tuned" / "brain.json").write_text('{"format": "colony-tuned-kernels/1"}')
+    full_size = {"dims": ["quality.hidden=16"]}  # the brain at its default dimensions, which the shipped table is for
+    with models_node(home, **full_size) as node:
+        assert node.call("models.predict", name="brain", request=request(0))["by"] == "model"
+        brain = row(node, "brain")
+        assert brain["kernels"].startswith("tuned(") and brain["kernels_error"] == "brain.json: 'model' must be a string"
+        assert "brain: refused tuned kernels: brain.json" in node.call("panels.get", name="models")["data"]["text"]
+        node.call("models.predict", name="quality", request={"features": quality_examples(0, 1)[0]["features"]})
+        assert row(node, "quality")["kernels"] == "default"  # no table for a 16-unit quality model
+    with models_node(home, tuned_kernels=False, **full_size) as node:
+        node.call("models.predict", name="brain", request=request(0))
+        assert (row(node, "brain")["kernels"], row(node, "brain")["kernels_error"]) == ("default", "")
+
+
+def test_tuning_searches_in_its_own_process_and_writes_a_table(tmp_path: Path) -> None:
+    tiny = ["quality.inputs=4", "quality.hidden=4"]
+    with models_node(tmp_path / "home", dims=tiny) as node:
+        for params, message in [({"beam": 0}, "beam must be an integer in 1..8"), ({"name": "nope"}, "no model named 'nope'")]:
+            with pytest.raises(RPCError, match=message):
+                node.call("models.tune", **params)
+        with temporary_plugin(node, TINY, "tiny"), pytest.raises(RPCError, match="only the built-in models can be tuned"):
+            node.call("models.tune", name="tiny")
+        node.call("models.predict", name="quality", request={"features": [0.5] * 4})
+        assert row(node, "quality")["kernels"] == "default"
+        client = SyncClient(node.socket, timeout=600)  # a search takes a while the first time
+        try:
+            [summary] = client.call("models.tune", name="quality", beam=1)
+            assert summary["model"] == "quality" and summary["beam"] == 1 and summary["kernels"] > 5
+            assert summary["path"] == str(tmp_path / "home" / "models" / "tuned" / "quality.json")
+            assert row(node, "quality")["kernels"] == f"tuned({summary['kernels']})"
+            client.call("models.tune", name="quality", beam=1, output=str(tmp_path / "ship"))  # searched already: from the cache
+        finally:
+            client.close()
+        assert (tmp_path / "ship" / "quality.json").read_text() == (tmp_path / "home" / "models" / "tuned" / "quality.json").read_text()
