@@ -121,7 +121,7 @@ class Heartbeat:
             outcome = tick.outcome or Outcome()
             outcome.errors = self._errors() - errors_before
             tick.outcome = outcome
-            await self._persist(tick)
+            self._persist(tick)
             self.ticks += 1
             self.last, self.last_ms = tick, tick.duration_ms
             self.total_ms += tick.duration_ms
@@ -208,16 +208,25 @@ class Heartbeat:
     def _errors(self) -> int:
         return sum(stats.errors for stats in self.kernel.dispatcher.stats.values())
 
-    async def _persist(self, tick: Tick) -> None:
-        async with self.kernel.store.namespace(NAMESPACE).transaction() as txn:
-            txn.put(f"{tick.number:020d}", tick.to_dict())
-            self.kernel.budgets.write(txn)
-            old = tick.number - self.kernel.config["heartbeat.keep_ticks"]
-            if old > 0:
-                txn.delete(f"{old:020d}")
+    def _persist(self, tick: Tick) -> None:
+        # Queued, not awaited (as the audit log is): the tick does not wait for the disk, and the
+        # plugins' own queued saves commit with it. A crash can lose the last tick's record.
+        txn = self.kernel.store.namespace(NAMESPACE).transaction()
+        txn.put(f"{tick.number:020d}", tick.to_dict())
+        self.kernel.budgets.write(txn)
+        old = tick.number - self.kernel.config["heartbeat.keep_ticks"]
+        if old > 0:
+            txn.delete(f"{old:020d}")
+        txn.queue(self._persisted)
 
-    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The last `limit` persisted tick records, newest last."""
+    def _persisted(self, error: BaseException | None) -> None:
+        """The store's word on a tick record (called on its writer thread)."""
+        if error is not None:
+            log.error("writing a tick record failed: %s", error)
+
+    async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The last `limit` persisted tick records, newest last (once the queued ones are on disk)."""
+        await self.kernel.store.commit([])
         first = max(self.number - limit, 0)
         return [value for _, value in self.kernel.store.scan(NAMESPACE, after=f"{first:020d}", limit=limit)]
 

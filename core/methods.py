@@ -131,7 +131,7 @@ class KernelMethods:
 
     async def ticks(self, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent persisted tick records, oldest first."""
-        return self.kernel.heartbeat.recent(max(1, min(limit, 1000)))
+        return await self.kernel.heartbeat.recent(max(1, min(limit, 1000)))
 
     async def budgets(self) -> dict[str, Any]:
         """Budgets: each kind's use and limits this tick and today, and the repeat guard's recent calls and trips."""

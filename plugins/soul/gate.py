@@ -61,6 +61,7 @@ class Breaker:
         if isinstance(reason, str):
             self.reason = reason[:300]
 
+
 def choose_tier(
     *,
     llm: bool,

@@ -74,7 +74,7 @@ async def test_ticks_are_persisted_numbered_and_trimmed(make_kernel, home):
     async with running(kernel):
         for _ in range(5):
             await kernel.heartbeat.tick()
-        records = kernel.heartbeat.recent(10)
+        records = await kernel.heartbeat.recent(10)
         assert [r["number"] for r in records] == [3, 4, 5]
         assert records[0]["steps"][0]["results"] == {"pipe": {"said": "hi"}}
     again = make_kernel(load=[])
