@@ -135,13 +135,18 @@ def test_any_field_of_a_table_may_hold_anything(field: str, value: Any) -> None:
     assert table.model == "brain" and all(len(key) == 64 for key in table.kernels)
 
 
+
+def same(a: Any, b: Any) -> bool:
+    """Equal tables, even when one comes from a fresh import of kernels.py (the plugin host re-imports plugins on each start)."""
+    return type(a).__qualname__ == type(b).__qualname__ == "Table" and vars(a) == vars(b)
+
 def test_a_refused_table_leaves_the_default_kernels(tmp_path: Path, brain_data) -> None:
     (tmp_path / "models" / "tuned").mkdir(parents=True)
     tuning.own_path(tmp_path, "brain").write_text(document(model="plan", arch="plan/1"))
     brain = Brain(seed=0)
     table, error = tuning.choose(brain, tmp_path)
     assert error == "brain.json: tuned for plan (plan/1), not brain (brain/1)"
-    assert table == kernels.load(kernels.SHIPPED / "brain.json", "brain", "brain/1")  # the shipped one still applies
+    assert same(table, kernels.load(kernels.SHIPPED / "brain.json", "brain", "brain/1"))  # the shipped one still applies
     small = Brain(seed=0, hidden=16)
     assert tuning.choose(small, tmp_path)[0] is None  # no table for other dimensions: tinygrad's defaults
     assert small.predict({"features": brain_data(0, 1)[0]["features"]})["success"] > 0
@@ -173,4 +178,4 @@ def test_tuning_records_the_searched_choices(tmp_path: Path) -> None:
     assert table.model == "brain" and table.dims == {"inputs": 8, "hidden": 8} and table.beam == 1
     assert len(table.kernels) > 10 and all(len(key) == 64 for key in table.kernels)
     table.save(tmp_path / "brain.json")
-    assert kernels.load(tmp_path / "brain.json", "brain", "brain/1") == table
+    assert same(kernels.load(tmp_path / "brain.json", "brain", "brain/1"), table)
