@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .audit import canonical
 from .budgets import BudgetError
 from .events import TickCompleted
 
@@ -75,7 +74,18 @@ class Tick:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe plain data (values plugins returned that JSON cannot hold become strings)."""
-        return json.loads(canonical(asdict(self)))
+        return json.loads(json.dumps(self, default=_plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what a tick holds: dataclasses as dicts of their fields, anything else unknown as a string.
+
+    Shallow on purpose: `dataclasses.asdict` deep-copies every observation first, which cost a
+    full node 2.7 ms a tick.
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return str(value)
 
 
 class Heartbeat:
