@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -118,13 +119,14 @@ class Goals:
     def finished(self) -> list[dict[str, Any]]:
         """Goals no longer active, newest first."""
         found = [g for g in self.goals.values() if g["status"] != "active"]
-        return sorted(found, key=lambda g: (g["created"], _number(g["id"])), reverse=True)
+        return sorted(found, key=_age, reverse=True)
 
     def finish(self, goal: dict[str, Any], status: str, reason: str = "") -> None:
         """End `goal` with `status` (done, failed or abandoned) and prune the oldest finished ones."""
         goal["status"], goal["reason"] = status, reason
         self.touch(goal)
-        for old in self.finished()[self.keep :]:
+        ended = [g for g in self.goals.values() if g["status"] != "active"]
+        for old in heapq.nsmallest(len(ended) - self.keep, ended, key=_age):  # usually one: no full sort each time
             del self.goals[old["id"]]
             self.dirty.discard(old["id"])
             self.removed.add(old["id"])
@@ -150,6 +152,11 @@ class Goals:
             txn.put(IDS, self.ids)
         self.dirty.clear()
         self.removed.clear()
+
+
+def _age(goal: dict[str, Any]) -> tuple[float, int]:
+    """A goal's place in time: when it was created, then its id's number."""
+    return goal["created"], _number(goal["id"])
 
 
 def _number(identifier: str) -> int:

@@ -140,3 +140,21 @@ def test_every_agenda_template_fits_the_real_tools(tmp_path: Path) -> None:
         schemas = {tool["name"]: tool["parameters"] for tool in node.call("tools.list")}
     for item in agenda.AGENDA:
         assert agenda.template(item, 1, "http://127.0.0.1:4023/health", schemas), item.text
+
+
+def test_only_the_newest_finished_goals_are_kept(tmp_path: Path) -> None:
+    from colony.core.store import Store
+    from colony.plugins.soul.goals import Goals
+
+    store = Store(tmp_path / "state.lmdb")
+    try:
+        goals = Goals(store.namespace("soul"), keep=2)
+        made = [goals.add(f"goal {n}", 1, "operator", now=float(n % 3)) for n in range(5)]  # created 0, 1, 2, 0, 1
+        for goal in made:
+            goals.finish(goal, "done")
+        # Newest by (created, id): g3 (created 2) and g5 (created 1, the later id).
+        assert sorted(goals.goals) == ["g3", "g5"]
+        assert goals.removed == {"g1", "g2", "g4"} and goals.dirty == {"g3", "g5"}
+        assert [g["id"] for g in goals.finished()] == ["g3", "g5"]
+    finally:
+        store.close()
