@@ -131,7 +131,7 @@ def predict_table(figures: dict[str, Any]) -> Table:
         "models.predict of one brain example over the control socket, back to back, milliseconds",
         {"state": "node", "n": "calls", "p50": "p50", "p90": "p90", "p99": "p99"},
         rows,
-        ["Once its inference kernels are captured, a prediction replays them on a thread of its own, beside a training step."],
+        ["Once its inference kernels are captured, a prediction replays them beside a training step, inline on the trio thread."],
     )
 
 
