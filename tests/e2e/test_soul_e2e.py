@@ -23,11 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 from web3 import Web3
-from x402 import x402Facilitator, x402ResourceServer
-from x402.mechanisms.evm import FacilitatorWeb3Signer
-from x402.mechanisms.evm.exact import register_exact_evm_facilitator, register_exact_evm_server
 
 from colony.core.store import Store
 from colony.plugins.cognition.rules.feedback import ACTION_CAPABILITIES, classify_error
@@ -38,7 +34,7 @@ from colony.testing import Anvil, FakeGemini, RunningNode, ScriptedAgent
 from colony.testing.gemini import last_prompt
 from tests.e2e.conftest import COGNITION, healthy
 from tests.plugins.conftest import FAST_KEYS
-from tests.plugins.gateway.conftest import serving, weather_app
+from tests.plugins.gateway.conftest import sdk_seller
 
 TICKS = 200
 PRICE = 1500  # what the seller charges, in token units
@@ -254,17 +250,9 @@ def run(tmp_path_factory: pytest.TempPathFactory, anvil_chain: Anvil) -> Iterato
 @contextlib.contextmanager
 def seller(node: RunningNode, anvil: Anvil, chain: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """The official x402 SDK's FastAPI middleware with its own SDK facilitator on anvil, charging PRICE: (url, payTo)."""
-    key = Account.create()
-    node.call("chain.faucet", address=key.address, amount=1)  # gas for the facilitator's settlements
-    facilitator = x402Facilitator()
-    register_exact_evm_facilitator(facilitator, FacilitatorWeb3Signer("0x" + key.key.hex(), anvil.url), networks="eip155:31337")
-    server = register_exact_evm_server(x402ResourceServer(facilitator), "eip155:31337")
-    pay_to = Account.create().address
-    price = {"amount": str(PRICE), "asset": chain["contracts"]["token"],
-             "extra": {"name": chain["token"]["name"], "version": chain["token"]["version"]}}
-    accepts = {"scheme": "exact", "network": "eip155:31337", "payTo": pay_to, "price": price}
-    with serving(weather_app({"GET /weather": {"accepts": accepts, "description": "Weather"}}, server)) as url:
-        yield url + "/weather", pay_to
+    token = chain["token"]
+    with sdk_seller(node, anvil.url, PRICE, chain["contracts"]["token"], token["name"], token["version"]) as found:
+        yield found
 
 
 # -- what the tools did --------------------------------------------------------------------------

@@ -398,3 +398,22 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextlib.contextmanager
+def sdk_seller(node: RunningNode, rpc_url: str, price: int, token: str, name: str, version: str) -> Iterator[tuple[str, str]]:
+    """The x402 SDK's FastAPI middleware and SDK facilitator on `rpc_url`, charging `price` of `token` for GET /weather: (URL, payTo)."""
+    from x402 import x402Facilitator, x402ResourceServer
+    from x402.mechanisms.evm import FacilitatorWeb3Signer
+    from x402.mechanisms.evm.exact import register_exact_evm_facilitator, register_exact_evm_server
+
+    key = Account.create()
+    node.call("chain.faucet", address=key.address, amount=1)  # gas for the facilitator's settlements
+    facilitator = x402Facilitator()
+    register_exact_evm_facilitator(facilitator, FacilitatorWeb3Signer("0x" + key.key.hex(), rpc_url), networks="eip155:31337")
+    server = register_exact_evm_server(x402ResourceServer(facilitator), "eip155:31337")
+    pay_to = Account.create().address
+    accepts = {"scheme": "exact", "network": "eip155:31337", "payTo": pay_to,
+               "price": {"amount": str(price), "asset": token, "extra": {"name": name, "version": version}}}
+    with serving(weather_app({"GET /weather": {"accepts": accepts, "description": "Weather"}}, server)) as url:
+        yield url + "/weather", pay_to

@@ -15,11 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from eth_account import Account
 from web3 import Web3
-from x402 import x402Facilitator, x402ResourceServer
-from x402.mechanisms.evm import FacilitatorWeb3Signer
-from x402.mechanisms.evm.exact import register_exact_evm_facilitator, register_exact_evm_server
 
 from colony.core.cli import cli
 from colony.core.rpc import RPCError
@@ -27,7 +23,7 @@ from colony.plugins.gateway.payer import Reply, choose, parse_demand
 from colony.plugins.gateway.wire import Offer, encode_header, payment_required
 from colony.testing import Anvil
 
-from tests.plugins.gateway.conftest import PRICE, Gate, Pool, decode, serving, start_node, weather_app
+from tests.plugins.gateway.conftest import PRICE, Gate, Pool, decode, sdk_seller, start_node
 
 Answer = tuple[int, dict[str, str], bytes]
 BURN = "0x000000000000000000000000000000000000dEaD"
@@ -143,23 +139,15 @@ def test_pays_another_colony_node_on_the_same_chain(on_anvil: Gate, gate_factory
 
 @pytest.fixture
 def sdk_server(on_anvil: Gate, anvil_chain: Anvil) -> Iterator[tuple[str, str]]:
-    """The x402 SDK's FastAPI middleware with an embedded SDK facilitator on anvil: (url, payTo)."""
-    key = Account.create()
-    on_anvil.node.call("chain.faucet", address=key.address, amount=1)
-    facilitator = x402Facilitator()
-    register_exact_evm_facilitator(facilitator, FacilitatorWeb3Signer("0x" + key.key.hex(), anvil_chain.url), networks="eip155:31337")
-    server = register_exact_evm_server(x402ResourceServer(facilitator), "eip155:31337")
-    pay_to = Account.create().address
-    price = {"amount": "1500", "asset": on_anvil.token, "extra": {"name": on_anvil.token_name, "version": on_anvil.token_version}}
-    routes = {"GET /weather": {"accepts": {"scheme": "exact", "network": "eip155:31337", "payTo": pay_to, "price": price}, "description": "Weather"}}
-    with serving(weather_app(routes, server)) as url:
-        yield url, pay_to
+    """The x402 SDK's FastAPI middleware with an embedded SDK facilitator on anvil: (url of /weather, payTo)."""
+    with sdk_seller(on_anvil.node, anvil_chain.url, 1500, on_anvil.token, on_anvil.token_name, on_anvil.token_version) as seller:
+        yield seller
 
 
 def test_pays_the_official_sdk_fastapi_middleware(on_anvil: Gate, sdk_server: tuple[str, str]) -> None:
     url, pay_to = sdk_server
     payer_before = on_anvil.balance(on_anvil.wallet)
-    result = on_anvil.node.call("wallet.pay", url=url + "/weather")
+    result = on_anvil.node.call("wallet.pay", url=url)
     assert result["status"] == 200 and result["body"] == '{"weather":"sunny"}', result
     assert result["payment"]["success"] is True and result["paid"]["pay_to"] == pay_to
     assert on_anvil.balance(pay_to) == 1500

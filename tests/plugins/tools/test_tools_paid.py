@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from eth_account import Account
-from x402 import x402Facilitator, x402ResourceServer
-from x402.mechanisms.evm import FacilitatorWeb3Signer
-from x402.mechanisms.evm.exact import register_exact_evm_facilitator, register_exact_evm_server
 
 from colony.testing import Anvil, RunningNode
 from tests.plugins.conftest import FAST_KEYS
-from tests.plugins.gateway.conftest import PAIDTEST, Gate, serving, weather_app
+from tests.plugins.gateway.conftest import PAIDTEST, Gate, sdk_seller
 from tests.plugins.tools.conftest import call, refusal
 
 PRICE = 1500
@@ -40,16 +36,8 @@ def buyer(tmp_path_factory: pytest.TempPathFactory, anvil_chain: Anvil) -> Itera
 @pytest.fixture(scope="module")
 def seller(buyer: Gate, anvil_chain: Anvil) -> Iterator[tuple[str, str]]:
     """The x402 SDK's FastAPI middleware with its own SDK facilitator on anvil, charging PRICE: (url, payTo)."""
-    key = Account.create()
-    buyer.node.call("chain.faucet", address=key.address, amount=1)
-    facilitator = x402Facilitator()
-    register_exact_evm_facilitator(facilitator, FacilitatorWeb3Signer("0x" + key.key.hex(), anvil_chain.url), networks="eip155:31337")
-    server = register_exact_evm_server(x402ResourceServer(facilitator), "eip155:31337")
-    pay_to = Account.create().address
-    price = {"amount": str(PRICE), "asset": buyer.token, "extra": {"name": buyer.token_name, "version": buyer.token_version}}
-    routes = {"GET /weather": {"accepts": {"scheme": "exact", "network": "eip155:31337", "payTo": pay_to, "price": price}, "description": "Weather"}}
-    with serving(weather_app(routes, server)) as url:
-        yield url + "/weather", pay_to
+    with sdk_seller(buyer.node, anvil_chain.url, PRICE, buyer.token, buyer.token_name, buyer.token_version) as found:
+        yield found
 
 
 def money_used(node: RunningNode) -> int:
