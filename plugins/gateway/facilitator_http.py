@@ -8,34 +8,7 @@ from colony.core.http import Request
 
 from . import exact
 from .facilitator import Facilitator
-from .wire import V1_NETWORKS, Offer, WireError, caip2, parse_address, parse_payment, parse_uint, settle_response, v1_name, verify_response
-
-
-def parse_offer(obj: Any, version: int) -> Offer:
-    """PaymentRequirements JSON (v1 or v2 field names) as an Offer; WireError when malformed."""
-    if not isinstance(obj, dict):
-        raise WireError("invalid_payment_requirements", "paymentRequirements must be an object")
-    try:
-        network = obj["network"]
-        if version == 1:
-            network = caip2(V1_NETWORKS[network])
-        extra = obj.get("extra") or {}
-        timeout = obj["maxTimeoutSeconds"]
-        if not isinstance(network, str) or not isinstance(obj["scheme"], str) or not isinstance(extra, dict) or type(timeout) is not int:
-            raise TypeError("a field has the wrong type")
-        return Offer(
-            scheme=obj["scheme"],
-            network=network,
-            amount=parse_uint(obj["maxAmountRequired" if version == 1 else "amount"]),
-            asset=parse_address(obj["asset"]),
-            pay_to=parse_address(obj["payTo"]),
-            max_timeout=timeout,
-            extra=extra,
-        )
-    except WireError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WireError("invalid_payment_requirements", f"paymentRequirements is malformed: {exc!r}") from None
+from .wire import Offer, WireError, parse_offer, parse_payment, settle_response, v1_name, verify_response
 
 
 class FacilitatorAPI:

@@ -17,8 +17,7 @@ from colony.core.store import Namespace
 from colony.plugins.chain import Chain, ChainError, TxSigner
 
 from . import exact, tip20
-from .facilitator_http import parse_offer
-from .wire import Offer, WireError, chain_id_of, decode_header, encode_header, parse_address, v1_name
+from .wire import Offer, WireError, chain_id_of, decode_header, encode_header, parse_address, parse_offer, v1_name
 
 BODY_LIMIT = 256 * 1024
 MAX_VALIDITY = 24 * 3600

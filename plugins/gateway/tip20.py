@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .exact import EIP712_DOMAIN, TypedSigner, domain, recover_typed
 from .prices import format_price
-from .wire import Offer, WireError, chain_id_of, parse_address, parse_hex, parse_uint
+from .wire import Offer, WireError, chain_id_of, parse_address, parse_hex, parse_offer, parse_uint
 
 SCHEME = "tempo-tip20"
 DOMAIN_NAME = "x402-tempo"
@@ -83,22 +83,14 @@ def read_requirement(obj: Any) -> Offer:
     """A tempo-tip20 `accepts` entry (the seed's body, or our v2 header) as an Offer whose extra names the spender."""
     if not isinstance(obj, dict) or obj.get("scheme") != SCHEME:
         raise WireError("invalid_payment_requirements", "not a tempo-tip20 requirement")
-    extra = obj.get("extra")
-    spender = obj.get("facilitatorAddress") or (extra.get("facilitatorAddress") if isinstance(extra, dict) else None)
     timeout = obj.get("maxTimeoutSeconds")
     if type(timeout) is not int or not 0 <= timeout < 2**64:
         raise WireError("invalid_payment_requirements", f"maxTimeoutSeconds {timeout!r} is not a u64")
-    network = obj.get("network")
-    chain_id_of(network)  # only eip155:<chain id> networks
-    return Offer(
-        scheme=SCHEME,
-        network=network,
-        amount=parse_uint(obj.get("amount")),
-        asset=parse_address(obj.get("asset")),
-        pay_to=parse_address(obj.get("payTo")),
-        max_timeout=timeout,
-        extra={} if spender is None else {"facilitatorAddress": parse_address(spender)},
-    )
+    offer = parse_offer(obj, 2)
+    chain_id_of(offer.network)  # only eip155:<chain id> networks
+    # The seed puts the spender at the top level; our v2 header puts it in `extra`.
+    spender = obj.get("facilitatorAddress") or offer.extra.get("facilitatorAddress")
+    return replace(offer, extra={} if spender is None else {"facilitatorAddress": parse_address(spender)})
 
 
 def spender(offer: Offer) -> str | None:

@@ -333,3 +333,30 @@ def settle_response(
     if amount is not None:
         body["amount"] = str(amount)
     return body
+
+
+def parse_offer(obj: Any, version: int) -> Offer:
+    """PaymentRequirements JSON (v1 or v2 field names) as an Offer; WireError when malformed."""
+    if not isinstance(obj, dict):
+        raise WireError("invalid_payment_requirements", "paymentRequirements must be an object")
+    try:
+        network = obj["network"]
+        if version == 1:
+            network = caip2(V1_NETWORKS[network])
+        extra = obj.get("extra") or {}
+        timeout = obj["maxTimeoutSeconds"]
+        if not isinstance(network, str) or not isinstance(obj["scheme"], str) or not isinstance(extra, dict) or type(timeout) is not int:
+            raise TypeError("a field has the wrong type")
+        return Offer(
+            scheme=obj["scheme"],
+            network=network,
+            amount=parse_uint(obj["maxAmountRequired" if version == 1 else "amount"]),
+            asset=parse_address(obj["asset"]),
+            pay_to=parse_address(obj["payTo"]),
+            max_timeout=timeout,
+            extra=extra,
+        )
+    except WireError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError("invalid_payment_requirements", f"paymentRequirements is malformed: {exc!r}") from None

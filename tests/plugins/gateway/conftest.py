@@ -23,7 +23,7 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from colony.plugins.gateway import exact
-from colony.plugins.gateway.facilitator_http import parse_offer
+from colony.plugins.gateway.wire import parse_offer
 from colony.plugins.gateway.wire import Offer, chain_id_of, encode_header
 from colony.testing import Anvil, AnvilUnavailable, RunningNode
 from tests.plugins.conftest import FAST_KEYS, wait_for
