@@ -68,6 +68,7 @@ class Library:
         self.failed: dict[str, str] = {}  # slugs whose stored version would not load at start, and why
         self._compiling = trio.CapacityLimiter(1)
         self._deploying: dict[str, trio.Lock] = {}
+        self._modules = trio.Lock()  # saving a module and collecting unused ones do not interleave across slugs
         self._stats_lock = threading.Lock()
 
     def get(self, slug: str) -> Cartridge | None:
@@ -110,6 +111,7 @@ class Library:
                 raise
             manifest, sha256 = cartridge.manifest, cartridge.sha256
             old = self.slots.get(manifest.slug)
+            dropped = self._stored(manifest.slug)
             at = time.time()
             # Serve at once; the durable save follows, and undoes the swap if it fails.
             if old is None:
@@ -118,7 +120,7 @@ class Library:
                 self.slots[manifest.slug] = Slot(cartridge, old.current, at, old.stats, old.logs)
             swap_ms = elapsed_ms(start)
             try:
-                async with self.store.transaction() as tx:
+                async with self._modules, self.store.transaction() as tx:
                     if self.store.get(f"wasm/{sha256}") is None:
                         tx.put(f"wasm/{sha256}", wasm)
                     tx.put(f"cart/{manifest.slug}", {"current": _record(cartridge, at), "previous": old and _record(old.current, old.deployed_at)})
@@ -130,7 +132,7 @@ class Library:
                 self._refused(manifest, f"it could not be saved: {exc}")
                 raise DeployError(f"it could not be saved: {exc}") from None
             self.failed.pop(manifest.slug, None)
-            await self._collect()
+            await self._collect(dropped)
         info = {
             **self.describe(manifest.slug),
             "compiled": cartridge.source,
@@ -172,22 +174,31 @@ class Library:
                 raise LookupError(f"no cartridge {slug!r}")
             self.slots.pop(slug, None)
             self.failed.pop(slug, None)
+            dropped = self._stored(slug)
             await self.store.delete(f"cart/{slug}")
             keys = await self.kv.remove(slug)
-            await self._collect()
+            await self._collect(dropped)
         self.publish("cartridges.removed", {"slug": slug, "kv_keys": keys})
         return {"slug": slug, "removed": True, "kv_keys": keys}
 
-    async def _collect(self) -> None:
-        """Delete stored modules that no version of any cartridge uses any more."""
-        used = {
-            record[which]["manifest"].get("sha256") for _, record in self.store.scan("cart/") for which in ("current", "previous") if record.get(which)
-        }
-        for key, _ in self.store.scan("wasm/"):
-            sha256 = key.removeprefix("wasm/")
-            if sha256 not in used:
-                await self.store.delete(key)
-                self.host.engine.forget(sha256)
+    def _stored(self, slug: str) -> set[str]:
+        """The modules the stored record of `slug` names: the ones a deploy or remove may leave unused."""
+        record = self.store.get(f"cart/{slug}")
+        if not isinstance(record, dict):
+            return set()
+        versions = [record.get(which) for which in ("current", "previous")]
+        manifests = [version.get("manifest") for version in versions if isinstance(version, dict)]
+        return {manifest["sha256"] for manifest in manifests if isinstance(manifest, dict) and isinstance(manifest.get("sha256"), str)}
+
+    async def _collect(self, dropped: set[str]) -> None:
+        """Delete the stored modules in `dropped` that no version of any cartridge uses any more."""
+        async with self._modules:
+            used = {version.sha256 for slot in self.slots.values() for version in (slot.current, slot.previous) if version is not None}
+            for slug in self.failed:
+                used |= self._stored(slug)
+            for sha256 in dropped - used:
+                await self.store.delete(f"wasm/{sha256}")
+                await trio.to_thread.run_sync(self.host.engine.forget, sha256)  # unlinks its cache file
 
     # -- running ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import trio
 
-from colony.plugins.cartridges.abi import DeployError
+from colony.plugins.cartridges.abi import DeployError, Policy
 from colony.plugins.cartridges.sessions import Sessions, SessionError
 from tests.plugins.cartridges.conftest import Rig, guest, handler
 
@@ -136,6 +136,29 @@ async def test_unloadable_stored_versions_are_listed_with_the_reason(make_rig: C
     assert row["slug"] == "app" and "missing from the store" in row["last_error"]
     await again.library.remove("app")
     assert again.library.rows() == []
+
+
+async def test_stored_modules_are_kept_while_any_version_uses_them(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+
+    def stored() -> set[str]:
+        return {key.removeprefix("wasm/") for key, _ in rig.namespace.scan("wasm/")}
+
+    await rig.deploy("app", version("one"))
+    two = await rig.deploy("app", version("two"), version="2.0.0")
+    three = await rig.deploy("app", version("three"), version="3.0.0")
+    assert stored() == {two["sha256"], three["sha256"]}
+    shared = await rig.deploy("twin", version("three"))
+    await rig.library.remove("app")
+    assert stored() == {shared["sha256"]} == {three["sha256"]}
+    big = await rig.deploy("big", version("b" * 4096))
+    again = make_rig(Policy(max_wasm=len(version("b" * 4096)) - 1))
+    await again.library.load()
+    assert "big" in again.library.failed
+    await again.library.remove("twin")
+    assert stored() == {big["sha256"]}
+    await again.deploy("big", version("small"))
+    assert stored() == {again.library.describe("big")["sha256"]}
 
 
 async def test_interactive_sessions_tick_take_keys_and_return_changed_frames(rig: Rig) -> None:
