@@ -11,19 +11,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, RichLog, Static
 
-from colony.core import rpc
 from colony.core.client import Disconnected, ProtocolError, RPCError
 
-from .base import ColonyScreen
 from .dialogs import ConfirmScreen, PromptScreen
 from .format import as_dict, as_list, clock, number, short, si
+from .live import LiveScreen, Missing
 from .runner import RunnerScreen
 from .tables import fill, selected_key
 
 COLUMNS = ("slug", "kind", "version", "previous", "price", "calls", "errors", "fuel", "traps", "last error")
 KIND_STYLES = {"backend": "cyan", "interactive": "magenta", "cognitive": "yellow"}
-# Actions that change the node: hidden (and refused) in --readonly mode.
-MUTATING = frozenset({"deploy", "rollback", "remove"})
 OUTCOMES = {
     "cartridges.deployed": ("deployed", "bold green"),
     "cartridges.deploy_failed": ("deploy failed", "bold red"),
@@ -78,7 +75,7 @@ def log_line(entry: dict[str, Any]) -> Text:
     return Text.assemble((clock(entry.get("at")) + " ", "dim"), (f"{level:<5} ", LOG_STYLES.get(level, "")), short(entry.get("message", ""), 2000), (nested, "dim"))
 
 
-class CartridgesScreen(ColonyScreen):
+class CartridgesScreen(LiveScreen):
     """Every cartridge the node serves, what each has cost, and what the operator can do with it."""
 
     DEFAULT_CSS = """
@@ -93,10 +90,10 @@ class CartridgesScreen(ColonyScreen):
         Binding("x", "remove", "Remove…", id="cartridges.remove"),
         Binding("l", "logs", "Logs", id="cartridges.logs"),
     ]
+    MUTATING = frozenset({"deploy", "rollback", "remove"})
 
     def __init__(self) -> None:
         super().__init__()
-        self.cursor = 0
         self.rows: dict[str, dict[str, Any]] = {}
 
     def body(self) -> ComposeResult:
@@ -108,34 +105,18 @@ class CartridgesScreen(ColonyScreen):
         log.border_title = "Activity"
         yield log
 
-    def on_mount(self) -> None:
-        """Also follow cartridge events, ten times a second, starting with the recent ones already received."""
-        super().on_mount()
-        self.set_interval(0.1, self.drain_events)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide the actions that change the node in read-only mode."""
-        return not (self.colony.readonly and action in MUTATING)
-
-    def refresh_data(self) -> None:
-        """Fetch the list again (the app polls every second; this screen follows while shown)."""
-        self.reload()
-
-    @work(exclusive=True, group="cartridges-list")
-    async def reload(self) -> None:
+    async def fetch(self) -> None:
         """Fetch `cartridges.list` and redraw; a node without the plugin says so."""
         status = self.query_one("#cartridge-status", Static)
         try:
-            listed = as_list(await self.colony.connection.call("cartridges.list"))
-        except RPCError as exc:
-            missing = exc.code == rpc.METHOD_NOT_FOUND
-            status.update(Text("the cartridges plugin is not running on this node" if missing else f"cartridges.list failed: {short(exc.message, 200)}", style="yellow"))
+            listed = as_list(await self.call("cartridges.list"))
+        except Missing:
+            status.update(Text("the cartridges plugin is not running on this node", style="yellow"))
             self.show_rows([])
             return
-        except ProtocolError as exc:
-            self.colony.show_error(str(exc))
-            return
-        except (Disconnected, TimeoutError):
+        except RPCError as exc:
+            status.update(Text(f"cartridges.list failed: {short(exc.message, 200)}", style="yellow"))
+            self.show_rows([])
             return
         rows = [as_dict(row) for row in listed]
         self.show_rows([row for row in rows if isinstance(row.get("slug"), str)])
@@ -152,7 +133,7 @@ class CartridgesScreen(ColonyScreen):
         return selected_key(self.query_one("#cartridge-table", DataTable))
 
     def drain_events(self) -> None:
-        """Log new `cartridges.*` events: deploys (from here or anywhere else), failures, rollbacks, removals."""
+        """Log new `cartridges.*` events (deploys from here or anywhere else, failures, rollbacks, removals), those that came while hidden too."""
         if self.is_current:
             fresh, self.cursor = self.colony.feed.since(self.cursor), self.colony.feed.received
             for _, event in fresh[-50:]:
@@ -180,7 +161,7 @@ class CartridgesScreen(ColonyScreen):
             self.notify(str(exc), title=verb, severity="error")
             return None
         finally:
-            self.reload()
+            self.request()
         return reply
 
     @work(group="cartridge-ops")
