@@ -135,7 +135,7 @@ class Registrar:
         self.add("model", name, model, **meta)
 
     def tool(self, name: str, handler: Callable[..., Any], *, description: str, parameters: dict[str, Any]) -> None:
-        """Add a tool the soul may call: `handler(**args)` (sync or async) returns a JSON-able dict.
+        """Add a tool the node's agent may call: `handler(**args)` (sync or async) returns a JSON-able dict.
 
         `parameters` is a JSON-schema object; the handler raises `ToolError` for an expected failure.
         """

@@ -1,4 +1,4 @@
-"""Tools plugins register for the soul: name and schema checks, and argument validation against the schema."""
+"""Tools plugins register for the node's agent: name and schema checks, and argument validation against the schema."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 class ToolError(Exception):
-    """A tool's expected failure, with a message clear enough to show the soul or the operator."""
+    """A tool's expected failure, with a message clear enough to show the agent or the operator."""
 
 
 def schema_problem(parameters: Any) -> str | None:
@@ -37,6 +37,8 @@ def schema_problem(parameters: Any) -> str | None:
         declared = prop.get("type")
         if declared is not None and not all(isinstance(t, str) and t in JSON_TYPES for t in _types(declared)):
             return f"parameter {name!r} has unknown type {declared!r}"
+        if "enum" in prop and not isinstance(prop["enum"], list):
+            return f"parameter {name!r} has an enum that is not a list"
     required = parameters.get("required", [])
     if not isinstance(required, list) or not all(isinstance(r, str) and r in properties for r in required):
         return "parameters.required must list names declared in parameters.properties"

@@ -63,6 +63,8 @@ def test_longest_tool_name_is_accepted():
         ({"type": "object", "properties": {"x": "string"}}, "properties"),
         ({"type": "object", "properties": {"x": {"type": "str"}}}, "unknown type"),
         ({"type": "object", "properties": {"x": {"type": ["string", 3]}}}, "unknown type"),
+        ({"type": "object", "properties": {"x": {"type": "string", "enum": "abc"}}}, "enum that is not a list"),
+        ({"type": "object", "properties": {"x": {"enum": 5}}}, "enum that is not a list"),
         ({"type": "object", "properties": {}, "required": ["x"]}, "required"),
         ({"type": "object", "properties": {"x": {}}, "required": "x"}, "required"),
     ],
