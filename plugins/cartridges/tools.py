@@ -17,6 +17,7 @@ from .toolchain import SOURCES, TEMPLATED, BuildError, Built, build, scaffold
 
 MAX_SOURCE = 256 << 10
 BUILDS = trio.CapacityLimiter(1)  # a zig build takes a core or more; one at a time
+SLUG_SHAPE = "lowercase letters, digits and '-', 1 to 63 characters"
 
 Deploy = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -30,8 +31,8 @@ class CartridgeTools:
         self.deploy = deploy
 
     def _project(self, name: str) -> Path:
-        if not SLUG.match(name):
-            raise ToolError(f"a cartridge name is a slug: lowercase letters, digits and '-', 1 to 63 characters, not {name[:80]!r}")
+        if not SLUG.fullmatch(name):  # fullmatch: SLUG's `$` would let a trailing newline through
+            raise ToolError(f"a cartridge name is a slug: {SLUG_SHAPE}, not {name[:80]!r}")
         return self.projects / name
 
     async def create_cartridge(self, name: str, language: str, source: str = "", kind: str = "backend") -> dict[str, Any]:
@@ -80,8 +81,8 @@ class CartridgeTools:
         if bool(name) == bool(path):
             raise ToolError("give either name (a project under cartridges/) or path (relative to the workspace)")
         target = self._project(name) if name else self._inside(path)
-        if slug and not SLUG.match(slug):
-            raise ToolError(f"slug must be lowercase letters, digits and '-', 1 to 63 characters, not {slug[:80]!r}")
+        if slug and not SLUG.fullmatch(slug):
+            raise ToolError(f"slug must be {SLUG_SHAPE}, not {slug[:80]!r}")
         built = await self._built(lambda: build(target))
         manifest = {**built.manifest, "slug": slug or built.manifest["slug"]}
         try:
@@ -114,14 +115,13 @@ class CartridgeTools:
 def register(ctx: PluginContext, deploy: Deploy) -> None:
     """Offer `create_cartridge` and `deploy_cartridge` to the soul."""
     tools = CartridgeTools(ctx.home, deploy)
-    slug = "lowercase letters, digits and '-', 1 to 63 characters"
     ctx.registrar.tool("create_cartridge", tools.create_cartridge, description=(
         "Create (or update) a WASM cartridge project in the workspace folder cartridges/<name> from the template and build it; "
         "give source to replace the template's code. Deploy it with deploy_cartridge."
     ), parameters={
         "type": "object",
         "properties": {
-            "name": {"type": "string", "description": f"Project name and default slug: {slug}."},
+            "name": {"type": "string", "description": f"Project name and default slug: {SLUG_SHAPE}."},
             "language": {"type": "string", "enum": list(TEMPLATED), "description": "Source language: c, zig or wat."},
             "source": {"type": "string", "description": "The full source file (using the cartridge SDK); empty keeps the template's."},
             "kind": {"type": "string", "enum": list(KINDS), "description": "What the cartridge is. Default backend (an HTTP handler at /c/<slug>)."},
@@ -135,6 +135,6 @@ def register(ctx: PluginContext, deploy: Deploy) -> None:
         "properties": {
             "name": {"type": "string", "description": "A project under the workspace's cartridges/ folder (as create_cartridge made it)."},
             "path": {"type": "string", "description": "Instead of name: a cartridge folder or .c/.zig/.wat/.wasm file, relative to the workspace."},
-            "slug": {"type": "string", "description": f"Deploy under this slug ({slug}); default the manifest's."},
+            "slug": {"type": "string", "description": f"Deploy under this slug ({SLUG_SHAPE}); default the manifest's."},
         },
     })

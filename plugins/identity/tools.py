@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -35,25 +36,37 @@ def services(uri: str) -> list[dict[str, Any]]:
 async def local_nodes(own: str) -> list[dict[str, Any]]:
     """Other nodes with a control socket in this user's runtime folder: name, node id, socket, and gateway URL when they serve one."""
     folder = runtime_dir()
-    sockets = sorted(await trio.to_thread.run_sync(lambda: list(folder.glob("*.sock")) if folder.is_dir() else []))
-    nodes = []
-    for socket in sockets[:MAX_LOCAL]:
-        with trio.move_on_after(ASK_SECONDS):
-            try:
-                async with await open_unix(socket) as client:
-                    status = await client.call("node.status")
-                    if not isinstance(status, dict) or status.get("node") == own:
-                        continue
-                    try:
-                        gateway = await client.call("gateway.info")
-                    except RPCError:
-                        gateway = {}
-            except (Disconnected, ProtocolError, RPCError, OSError):
-                continue
-            listening = gateway.get("listening") if isinstance(gateway, dict) else None
-            urls = [url for url in listening if isinstance(url, str)] if isinstance(listening, list) else []
-            nodes.append({"name": status.get("name"), "node": status.get("node"), "socket": str(socket), "urls": urls})
-    return nodes
+    sockets = sorted(await trio.to_thread.run_sync(lambda: list(folder.glob("*.sock")) if folder.is_dir() else []))[:MAX_LOCAL]
+    answers: list[dict[str, Any] | None] = [None] * len(sockets)
+
+    async def ask_into(index: int, socket: Path) -> None:
+        answers[index] = await ask(socket, own)
+
+    # Asked together: silent nodes cost ASK_SECONDS once, not once each (32 in a row would outlast a tool call's timeout).
+    async with trio.open_nursery() as nursery:
+        for index, socket in enumerate(sockets):
+            nursery.start_soon(ask_into, index, socket)
+    return [answer for answer in answers if answer is not None]
+
+
+async def ask(socket: Path, own: str) -> dict[str, Any] | None:
+    """The node behind `socket`, or None when it is this node or does not answer within ASK_SECONDS."""
+    with trio.move_on_after(ASK_SECONDS):
+        try:
+            async with await open_unix(socket) as client:
+                status = await client.call("node.status")
+                if not isinstance(status, dict) or status.get("node") == own:
+                    return None
+                try:
+                    gateway = await client.call("gateway.info")
+                except RPCError:
+                    gateway = {}
+        except (Disconnected, ProtocolError, RPCError, OSError):
+            return None
+        listening = gateway.get("listening") if isinstance(gateway, dict) else None
+        urls = [url for url in listening if isinstance(url, str)] if isinstance(listening, list) else []
+        return {"name": status.get("name"), "node": status.get("node"), "socket": str(socket), "urls": urls}
+    return None
 
 
 def register(ctx: PluginContext, agent: Agent) -> None:

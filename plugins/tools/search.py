@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import trio
+
 from colony.core import ToolError
 
 from . import grep
 from .shell import Sandbox
-from .workspace import Workspace
+from .workspace import THREADS, Workspace
 
 MAX_PATTERN = 1000
 # Room for one match as the worker prints it: its path, line number and TEXT characters of the line.
@@ -32,9 +34,7 @@ class Search:
         """Lines of the text files at `path` that contain `pattern` (or match it, as a Python regex)."""
         if not pattern or len(pattern) > MAX_PATTERN:
             raise ToolError(f"the pattern is 1 to {MAX_PATTERN} characters")
-        start = self.workspace.resolve(path)
-        if not start.exists():
-            raise ToolError(f"{path!r} does not exist")
+        start = await trio.to_thread.run_sync(self._start, path, limiter=THREADS)
         job = {"root": str(self.workspace.root), "start": str(start), "pattern": pattern, "regex": regex, "limit": self.max_matches, "max_file": self.max_file}
         argv = [sys.executable, "-I", "-S", "-u", str(Path(grep.__file__)), json.dumps(job)]
         ran = await self.sandbox.run(argv, output=self.output)
@@ -61,3 +61,10 @@ class Search:
             "truncated": bool(summary.get("limited")) or ran.timed_out,
             "timed_out": ran.timed_out,
         }
+
+    def _start(self, path: str) -> Path:
+        """The resolved file or folder to search (file-system calls, so off the trio thread)."""
+        start = self.workspace.resolve(path)
+        if not start.exists():
+            raise ToolError(f"{path!r} does not exist")
+        return start

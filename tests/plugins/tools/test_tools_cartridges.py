@@ -56,7 +56,7 @@ def test_bad_sources_and_names_are_clear_errors(node: RunningNode) -> None:
     message = refusal(node, "create_cartridge", name="broken", language="c", source="int main( {")
     assert message.startswith("create_cartridge: build failed") and "error" in message
     assert "is a 'c' project" in refusal(node, "create_cartridge", name="broken", language="zig", source="")
-    for name in ("../escape", "/abs", "UPPER", "", "a" * 64):
+    for name in ("../escape", "/abs", "UPPER", "", "a" * 64, "adder\n"):
         assert "a cartridge name is a slug" in refusal(node, "create_cartridge", name=name, language="c")
     assert not (node.home / "workspace" / "escape").exists()
     assert "must be one of" in refusal(node, "create_cartridge", name="x", language="cobol")
@@ -66,4 +66,5 @@ def test_bad_sources_and_names_are_clear_errors(node: RunningNode) -> None:
     assert "absolute" in refusal(node, "deploy_cartridge", path="/etc")
     assert "no such cartridge folder" in refusal(node, "deploy_cartridge", name="never-made")
     assert "slug must be" in refusal(node, "deploy_cartridge", name="broken", slug="Bad Slug")
+    assert "slug must be" in refusal(node, "deploy_cartridge", name="broken", slug="sum-it\n")
     assert "broken" not in [row["slug"] for row in node.call("cartridges.list")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,3 +56,7 @@ def test_discovers_registry_peers_and_local_nodes(anvil_chain: Anvil, runtime: P
     two_status = two.call("node.status")
     assert peers["local"] == [{"name": "two", "node": two_status["node"], "socket": str(runtime / "two.sock"), "urls": gateway}]
     assert call(one, "discover_peers", local=False)["local"] == []
+    with socket.socket(socket.AF_UNIX) as hung:  # a node that takes connections and never answers is left out
+        hung.bind(str(runtime / "hung.sock"))
+        hung.listen()
+        assert call(one, "discover_peers")["local"] == peers["local"]
