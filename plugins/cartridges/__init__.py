@@ -114,7 +114,7 @@ def _library() -> Library:
 
 
 def _cartridge(slug: str, *kinds: str) -> Cartridge:
-    cartridge = _library().get(slug) if SLUG.match(slug) else None
+    cartridge = _library().get(slug) if SLUG.fullmatch(slug) else None
     if cartridge is None:
         raise RPCError(INVALID_PARAMS, f"no cartridge {slug!r}")
     if kinds and cartridge.manifest.kind not in kinds:

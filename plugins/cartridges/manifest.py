@@ -106,7 +106,7 @@ def _text(data: dict[str, Any], key: str, pattern: re.Pattern[str], shape: str, 
     value = data.get(key)
     if value is None and default is not _REQUIRED:
         return default
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ManifestError(f"{key} must be {shape}, not {value!r}")
     return value
 
@@ -139,7 +139,7 @@ def _hook(value: Any, kind: str) -> str | None:
         if value is not None:
             raise ManifestError(f"only cognitive cartridges answer a hook; this one is {kind}")
         return None
-    if not isinstance(value, str) or not HOOK.match(value):
+    if not isinstance(value, str) or not HOOK.fullmatch(value):
         raise ManifestError(f"a cognitive cartridge needs hook = the computation it answers (e.g. 'brain.predict'), not {value!r}")
     return value
 

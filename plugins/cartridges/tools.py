@@ -31,7 +31,7 @@ class CartridgeTools:
         self.deploy = deploy
 
     def _project(self, name: str) -> Path:
-        if not SLUG.fullmatch(name):  # fullmatch: SLUG's `$` would let a trailing newline through
+        if not SLUG.fullmatch(name):
             raise ToolError(f"a cartridge name is a slug: {SLUG_SHAPE}, not {name[:80]!r}")
         return self.projects / name
 
