@@ -33,23 +33,6 @@ except ImportError:  # the bench extra is optional
     torch = None
 
 
-# -- data ------------------------------------------------------------------------------
-
-
-def examples(name: str, count: int, rng: random.Random) -> list[dict]:
-    """Random examples in each model's format."""
-    if name == "brain":
-        return [
-            {"features": [rng.random() for _ in range(128)], "success": rng.randrange(2), "error": rng.randrange(11), "capabilities": [rng.random() for _ in range(11)]}
-            for _ in range(count)
-        ]
-    if name == "quality":
-        return [{"features": [rng.uniform(-1, 1) for _ in range(32)], "score": rng.uniform(-1, 1)} for _ in range(count)]
-    if name == "plan":
-        return [{"tokens": [rng.randrange(4, 30) for _ in range(63)]} for _ in range(count)]
-    return [{"source": [rng.randrange(4, 8192) for _ in range(255)], "target": [rng.randrange(4, 8192) for _ in range(63)]} for _ in range(count)]
-
-
 # -- the same architectures in torch ------------------------------------------------------
 
 
@@ -265,7 +248,7 @@ def measure(name: str, table_train: Table, table_infer: Table, budget: float, be
 
     rng = random.Random(0)
     model = ours(name, beam, tuned)
-    batches = [examples(name, model.batch_size, rng) for _ in range(4)]
+    batches = [model.samples(rng)[0] for _ in range(4)]  # full batches at the default dimensions torch mirrors
     progress(f"{name}: {model.parameter_count():,} parameters; compiling tinygrad kernels (slow the first time)")
     start = perf_counter()
     for i in range(WARMUP):

@@ -7,7 +7,7 @@ import math
 from tinygrad import Tensor
 
 from .base import Model, ModelError
-from .weights import check_arch, from_bytes, to_bytes
+from .weights import check_arch, from_bytes, stamp, to_bytes
 
 
 def export_delta(model: Model, base: dict[str, Tensor] | None = None) -> bytes:
@@ -16,13 +16,7 @@ def export_delta(model: Model, base: dict[str, Tensor] | None = None) -> bytes:
     model.check_state(reference, "delta base")
     own = model.state_dict()
     delta = {k: (own[k] - reference[k].to(own[k].device)).realize() for k in own}
-    metadata = {
-        "arch": model.arch,
-        "steps": str(model.steps),
-        "seed": str(model.seed),
-        "base": "init" if base is None else "given",
-    }
-    return to_bytes(delta, metadata)
+    return to_bytes(delta, {**stamp(model), "base": "init" if base is None else "given"})
 
 
 def merge_delta(model: Model, delta: bytes, rate: float) -> None:

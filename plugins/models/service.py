@@ -6,7 +6,6 @@ import json
 import random
 import re
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -327,17 +326,17 @@ class Models:
                 return model.predict(ready)  # type: ignore[no-any-return]
 
         try:
-            if model.replays_predictions() and model.predicting.acquire(blocking=False):
+            if not model.replays_predictions():
+                output = await self.worker.run(predict, urgent=True)
+            elif model.predicting.acquire(blocking=False):
                 # A replay is a few kernel calls (0.16 ms for the full brain), beside any training step:
                 # cheaper inline than a thread hop. Another thread predicting sends this one there too.
                 try:
                     output = model.predict(ready)
                 finally:
                     model.predicting.release()
-            elif model.replays_predictions():
-                output = await trio.to_thread.run_sync(predict, limiter=self._beside)
             else:
-                output = await self.worker.run(predict, urgent=True)
+                output = await trio.to_thread.run_sync(predict, limiter=self._beside)
         except ModelError as exc:
             raise ServiceError(str(exc)) from None
         if name == "plan":
@@ -357,17 +356,10 @@ class Models:
 
     async def export_weights(self, name: str) -> bytes:
         """Model `name`'s full weights as safetensors bytes."""
-        from .weights import save
+        from .weights import dump
 
         model = await self.built(name)
-
-        def dump() -> bytes:
-            with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
-                path = Path(tmp) / "export.safetensors"
-                save(model, path, {"steps": str(model.steps), "seed": str(model.seed), "arch": model.arch})
-                return path.read_bytes()
-
-        return bytes(await self.worker.run(dump, urgent=True))
+        return bytes(await self.worker.run(lambda: dump(model), urgent=True))
 
     async def merge_delta(self, name: str, delta: bytes, rate: float, peer: str = "") -> dict[str, Any]:
         """Move model `name` towards a peer's delta by `rate`, then save; a foreign or corrupt delta is refused."""
@@ -377,15 +369,9 @@ class Models:
 
     async def import_weights(self, name: str, data: bytes, peer: str = "") -> dict[str, Any]:
         """Replace model `name`'s weights with full safetensors weights; the old ones stay on any error."""
-        from .weights import load
+        from .weights import load_bytes
 
-        def replace(model: Any) -> None:
-            with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
-                path = Path(tmp) / "import.safetensors"
-                path.write_bytes(data)
-                load(model, path)
-
-        return await self._change(name, "weights", replace, rate=1.0, peer=peer)
+        return await self._change(name, "weights", lambda model: load_bytes(model, data), rate=1.0, peer=peer)
 
     async def _change(self, name: str, kind: str, change: Callable[[Any], Any], rate: float, peer: str) -> dict[str, Any]:
         from .base import ModelError

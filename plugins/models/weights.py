@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -71,18 +72,24 @@ def _tensor(name: str, info: object, data: bytes, start: int) -> Tensor:
         begin, end = (int(n) for n in info["data_offsets"])  # type: ignore[index]
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"weights are corrupt: bad header entry for {name!r}") from None
-    count = 1
-    for n in shape:
-        count *= n
-    if begin != start or end - begin != count * dtype.itemsize or end > len(data) or min(shape, default=1) < 0:
+    if begin != start or end - begin != math.prod(shape) * dtype.itemsize or end > len(data) or min(shape, default=1) < 0:
         raise ModelError(f"weights are corrupt: bad offsets or shape for {name!r}")
     return Tensor(data[begin:end], dtype=dtype).reshape(shape)
 
 
+def stamp(model: Model) -> dict[str, str]:
+    """The metadata every weights or delta file of `model` carries: its arch, steps and seed."""
+    return {"arch": model.arch, "steps": str(model.steps), "seed": str(model.seed)}
+
+
+def dump(model: Model, metadata: dict[str, str] | None = None) -> bytes:
+    """The model's weights as safetensors bytes, stamped with its arch, steps and seed."""
+    return to_bytes(model.state_dict(), {**(metadata or {}), **stamp(model)})
+
+
 def save(model: Model, path: Path, metadata: dict[str, str]) -> None:
     """Save the model's weights atomically, with its arch, steps and seed in the metadata."""
-    info = {**metadata, "arch": model.arch, "steps": str(model.steps), "seed": str(model.seed)}
-    write_private(path, to_bytes(model.state_dict(), info))
+    write_private(path, dump(model, metadata))
 
 
 def load(model: Model, path: Path) -> dict[str, str]:
@@ -91,9 +98,14 @@ def load(model: Model, path: Path) -> dict[str, str]:
         blob = path.read_bytes()
     except OSError as e:
         raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
+    return load_bytes(model, blob, f"weights {path.name}")
+
+
+def load_bytes(model: Model, blob: bytes, what: str = "weights") -> dict[str, str]:
+    """`load` for safetensors bytes; `what` names them in errors."""
     tensors, metadata = from_bytes(blob)
-    check_arch(model, metadata, f"weights {path.name}")
-    model.check_state(tensors, f"weights {path.name}")
+    check_arch(model, metadata, what)
+    model.check_state(tensors, what)
     model.load_state_dict(tensors)
     model.steps = int(metadata["steps"]) if metadata.get("steps", "").isdigit() else 0
     return metadata

@@ -88,9 +88,10 @@ def test_a_corrupt_weights_file_is_refused_and_the_node_runs_on(tmp_path: Path) 
             with pytest.raises(RPCError) as refused:
                 node.call("models.import", name="brain", data=junk, full=full)
             assert refused.value.code == INVALID_PARAMS and "brain: refused: weights are truncated" in refused.value.message
-        quality = node.call("models.export", name="quality")
-        with pytest.raises(RPCError, match="are for architecture 'quality/1', not 'brain/1'"):
-            node.call("models.import", name="brain", data=quality["data"])
+        for full in (True, False):
+            quality = node.call("models.export", name="quality", full=full)
+            with pytest.raises(RPCError, match="are for architecture 'quality/1', not 'brain/1'"):
+                node.call("models.import", name="brain", data=quality["data"], full=full)
         assert node.call("models.predict", name="brain", request=request(2)) == good
         assert node.call("models.list")["last_merge"]["error"].startswith("delta weights are for architecture")
     assert (home / "models" / "brain.safetensors").exists()
@@ -318,7 +319,6 @@ def test_deltas_travel_between_nodes_through_the_colony_hooks(tmp_path: Path) ->
         assert exported["data"] is None and (tmp_path / "brain.safetensors").read_bytes() == base64.b64decode(full["data"])
 
 
-
 def test_plan_step_names_and_codegen_text_become_token_ids(tmp_path: Path) -> None:
     home = tmp_path / "home"
     plans = [{"steps": ["read_file", "edit_code", "run_tests"]}, {"steps": ["read_file", "run_tests", "commit"]}]
@@ -339,7 +339,6 @@ def test_plan_step_names_and_codegen_text_become_token_ids(tmp_path: Path) -> No
         # The control protocol refuses lone surrogates at parse time; a plugin can still hand one to the service.
         with temporary_plugin(node, LEARNER, "learner"):
             assert node.call("learner.surrogate").startswith("codegen: text is not valid Unicode")
-
 
 
 def test_the_plugin_passes_conformance() -> None:
