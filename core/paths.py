@@ -43,12 +43,13 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes, *, replace: bool = True) -> None:
-    """Write `data` to `path` readable by its owner only, atomically; without `replace`, a file already there wins."""
+def write_private(path: Path, data: bytes, *, replace: bool = True, mode: int = 0o600) -> None:
+    """Write `data` to `path` atomically, readable by its owner only unless `mode` says more; without `replace`, a file already there wins."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        os.fchmod(fd, mode)  # after the open: the umask must not narrow it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -6,8 +6,9 @@ import os
 import shutil
 import sqlite3
 import sys
-import tempfile
 from pathlib import Path
+
+from colony.core.paths import write_private
 
 _SHIM = """#!/bin/sh
 # tinygrad's CPU compiler call rewritten for zig cc (written by colony's models plugin).
@@ -53,12 +54,7 @@ def write_shim(directory: Path) -> Path:
     text = _SHIM.replace("@ZIG@", str(zig_binary()))
     if path.exists() and path.read_text() == text:
         return path
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cc-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    write_private(path, text.encode(), mode=0o755)
     return path
 
 

@@ -16,8 +16,6 @@ are handed to its compiler processes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -30,6 +28,8 @@ from tinygrad.codegen.opt import Opt, OptOps
 from tinygrad.helpers import NUM_CPU_THREADS
 from tinygrad.renderer import Renderer
 from tinygrad.uop.ops import KernelInfo, Ops, UOp
+
+from colony.core.paths import write_private
 
 FORMAT = "colony-tuned-kernels/1"
 SHIPPED = Path(__file__).parent / "tuned"  # the tables that ship with the package, one per model
@@ -78,13 +78,8 @@ class Table:
         return head + ',\n "kernels": {\n' + ",\n".join(rows) + "\n }\n}\n"
 
     def save(self, path: Path) -> None:
-        """Write the table atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-        with os.fdopen(fd, "w") as f:
-            f.write(self.to_json())
-        os.chmod(tmp, 0o644)  # package data: readable by all
-        os.replace(tmp, path)
+        """Write the table atomically, readable by all (it is package data)."""
+        write_private(path, self.to_json().encode(), mode=0o644)
 
 
 def parse(text: str, model: str, arch: str, where: str = "tuned kernels") -> Table:
