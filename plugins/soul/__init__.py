@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
@@ -83,14 +82,10 @@ async def make_llm(ctx: PluginContext) -> LLM | None:
     key = str(ctx.config["api_key"]).strip() or os.environ.get("GEMINI_API_KEY", "").strip()
     if not key:
         return None
-    await trio.to_thread.run_sync(importlib.import_module, "google.genai")  # a slow first import, off the kernel
-    try:
-        return LLM(
-            key,
-            {"T1": ctx.config["model_t1"], "T2": ctx.config["model_t2"]},
-            base_url=ctx.config["gemini_base_url"] or None,
-            timeout=ctx.config["llm_timeout"],
-        )
+    models = {"T1": ctx.config["model_t1"], "T2": ctx.config["model_t2"]}
+    base_url, timeout = ctx.config["gemini_base_url"] or None, ctx.config["llm_timeout"]
+    try:  # in a worker: google.genai's first import is slow, and its client loads the CA certificates
+        return await trio.to_thread.run_sync(lambda: LLM(key, models, base_url=base_url, timeout=timeout))
     except Exception as exc:
         ctx.log.warning("no LLM, thinking at T0: %s: %s", type(exc).__name__, str(exc).replace(key, "***"))
         return None

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("colony.plugin.soul")
 
 STATUSES = ("active", "done", "failed", "abandoned")
-SOURCES = ("nudge", "llm", "autonomy", "operator")
 PREFIX = "goal/"
 IDS = "ids"
 WORD = re.compile(r"[a-z0-9_]+")
@@ -61,7 +60,6 @@ class Goals:
     """The soul's goals by id; changes are marked dirty and written in one transaction per tick."""
 
     def __init__(self, store: Namespace, keep: int) -> None:
-        self.store = store
         self.keep = keep
         self.goals: dict[str, dict[str, Any]] = {}
         for key, value in store.scan(PREFIX):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import trio
 
 from colony.core import BudgetError, BudgetExceeded, Budgets
+from colony.core.rpc import loads
 
 if TYPE_CHECKING:
     from google.genai import Client, types
@@ -101,7 +102,7 @@ def parse_json(text: str) -> Any:
     body = (fenced.group(1) if fenced else text).strip()
     if not body:
         raise ValueError("the answer is empty")
-    return json.loads(body)
+    return loads(body.encode())  # refuses deep nesting, which would overflow the C stack once web3 lifts the recursion limit
 
 
 def _retry_after(details: Any) -> float | None:

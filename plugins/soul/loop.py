@@ -479,10 +479,9 @@ class Soul:
 
     def breaker_failure(self, goal: dict[str, Any], now: float, why: str) -> None:
         """Count a failed cycle; when the breaker opens, the active plan fails (as the seed's supervisor does)."""
-        if not self.breaker.failure(now, why):
-            self.dirty = True
-            return
         self.dirty = True
+        if not self.breaker.failure(now, why):
+            return
         self.publish("breaker", open=True, reason=self.breaker.reason, until=self.breaker.until)
         plan = goal["plan"]
         if goal["status"] == "active" and plan is not None and plan["status"] == "active":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,33 +14,12 @@ log = logging.getLogger("colony.plugin.soul")
 
 MAX_STEPS = 20  # the seed's planning prompt allows 20 steps
 MAX_REPLAN_STEPS = 15  # and its replan prompt 15 replacement steps
-MAX_REPLY = 200_000  # characters of a reply worth parsing
-FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 ACTION_KEYS = ("action", "type", "tool")
 Tools = Mapping[str, Mapping[str, Any]]  # tool name -> its parameters schema
 
 
 class PlanError(ValueError):
     """A plan that cannot run: not JSON, empty, too long, or naming unknown tools or bad arguments."""
-
-
-def parse_reply(text: Any) -> Any:
-    """The JSON in a model's reply: the whole text, a fenced block, or the outermost array or object."""
-    if not isinstance(text, str) or not text.strip():
-        raise PlanError("the reply is empty")
-    if len(text) > MAX_REPLY:
-        raise PlanError(f"the reply is too long ({len(text)} characters)")
-    candidates = [text.strip(), *FENCE.findall(text)]
-    for opening, closing in ("[]", "{}"):
-        start, end = text.find(opening), text.rfind(closing)
-        if 0 <= start < end:
-            candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            return json.loads(candidate)
-        except (ValueError, RecursionError):
-            continue
-    raise PlanError(f"the reply is not JSON: {text.strip()[:80]!r}")
 
 
 def written(text: str) -> Any:

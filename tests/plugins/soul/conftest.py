@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +75,17 @@ def no_gemini_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def soul_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
-    """Start nodes with the soul and the test tools: `soul_node(clock=None, **soul_config)`; the last home is reused."""
+    """Start nodes with the soul and the test tools: `soul_node(clock=None, also=(), budgets=None, **soul_config)`.
+
+    `also` names more plugins to run, `budgets` is the node's budgets section; the last home is reused.
+    """
     started: list[RunningNode] = []
     home = tmp_path / "home"
     write_plugin_dir(home)
 
-    def start(clock: FakeClock | None = None, **config: Any) -> RunningNode:
-        node = RunningNode(home, plugins=["soul", "soultools"], config={"plugin": {"soul": CALM | config}}, clock=clock).start()
+    def start(clock: FakeClock | None = None, *, also: Sequence[str] = (), budgets: dict[str, Any] | None = None, **config: Any) -> RunningNode:
+        settings: dict[str, Any] = {"plugin": {"soul": CALM | config}} | ({"budgets": budgets} if budgets else {})
+        node = RunningNode(home, plugins=["soul", "soultools", *also], config=settings, clock=clock).start()
         started.append(node)
         return node
 

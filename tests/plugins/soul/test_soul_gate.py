@@ -122,19 +122,14 @@ def test_a_step_after_a_failure_waits_and_budget_refusals_stay_pending(soul_node
     assert not (node.home / "echoed.txt").exists()
 
 
-def test_tool_call_budget_refusals_leave_steps_for_the_next_tick(tmp_path: Any) -> None:
-    from tests.plugins.soul.conftest import CALM, write_plugin_dir
-
-    home = tmp_path / "home"
-    write_plugin_dir(home)
-    config = {"plugin": {"soul": CALM}, "budgets": {"tool_calls": {"per_tick": 2}}}
-    with RunningNode(home, plugins=["soul", "soultools"], config=config) as node:
-        node.call("soul.nudge", text="echo a b c")
-        first = node.tick()
-        assert [s["status"] for s in first["steps"]] == ["ok", "ok", "refused"]
-        assert node.call("soul.goals")[0]["plan"]["steps"][2]["status"] == "pending"
-        assert [s["status"] for s in node.tick()["steps"]] == ["ok"]
-        assert node.call("soul.goals", all=True)[0]["status"] == "done"
+def test_tool_call_budget_refusals_leave_steps_for_the_next_tick(soul_node: Callable[..., RunningNode]) -> None:
+    node = soul_node(budgets={"tool_calls": {"per_tick": 2}})
+    node.call("soul.nudge", text="echo a b c")
+    first = node.tick()
+    assert [s["status"] for s in first["steps"]] == ["ok", "ok", "refused"]
+    assert node.call("soul.goals")[0]["plan"]["steps"][2]["status"] == "pending"
+    assert [s["status"] for s in node.tick()["steps"]] == ["ok"]
+    assert node.call("soul.goals", all=True)[0]["status"] == "done"
 
 
 def test_tool_bugs_timeouts_and_bad_arguments_fail_the_step_not_the_soul(soul_node: Callable[..., RunningNode]) -> None:

@@ -53,8 +53,7 @@ class Tools:
 
     async def __call__(self, name: str, args: dict[str, Any]) -> Any:
         if self.budgets is not None:
-            self.budgets.guard(name, args)
-            self.budgets.spend("tool_calls", 1)
+            self.budgets.admit(name, args)
         self.ran.append((name, args))
         if name == "explode":
             raise ToolError("the fuse was lit")
@@ -295,7 +294,9 @@ async def test_timeout_and_unreachable_server_are_errors(fake: FakeGemini) -> No
 
 
 async def test_json_reply(fake: FakeGemini, llm: LLM) -> None:
-    fake.responder = [text('Here it is:\n```json\n{"steps": [{"action": "think"}]}\n```'), text('[1, 2]'), text("I would rather not.")]
+    fake.responder = [
+        text('Here it is:\n```json\n{"steps": [{"action": "think"}]}\n```'), text('[1, 2]'), text("I would rather not."), text("[" * 100_000),
+    ]
     fenced = await llm.ask("T1", "", "Plan as JSON.", json_reply=True)
     assert fenced.ok and fenced.data == {"steps": [{"action": "think"}]}
     assert fake.requests[0]["generationConfig"] == {"responseMimeType": "application/json"}
@@ -303,6 +304,8 @@ async def test_json_reply(fake: FakeGemini, llm: LLM) -> None:
     prose = await llm.ask("T1", "", "x", json_reply=True)
     assert prose.text == "I would rather not." and prose.data is None
     assert prose.error is not None and prose.error.startswith("the answer is not JSON: Expecting value")
+    deep = await llm.ask("T1", "", "x", json_reply=True)  # would overflow the C stack under web3's recursion limit
+    assert deep.error == "the answer is not JSON: JSON nested deeper than 128 levels" and deep.data is None
 
 
 async def test_json_reply_with_tools_leaves_the_mime_type_out(fake: FakeGemini, llm: LLM) -> None:

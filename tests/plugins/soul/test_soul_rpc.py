@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colony.core.rpc import INVALID_PARAMS, OPERATION_FAILED, RPCError
-from colony.plugins.soul.plans import PlanError, parse_reply, steps_from
+from colony.plugins.soul.llm import parse_json
+from colony.plugins.soul.plans import PlanError, steps_from
 from colony.testing import FakeClock, RunningNode
 
 
@@ -162,7 +163,11 @@ TOOLS = {"echo": {"type": "object", "properties": {"text": {"type": "string"}}, 
 @given(st.one_of(st.text(max_size=200), JSON.map(lambda value: __import__("json").dumps(value))))
 def test_any_reply_parses_to_steps_or_a_plan_error(reply: str) -> None:
     try:
-        steps = steps_from(parse_reply(reply), TOOLS)
+        data = parse_json(reply)
+    except ValueError:  # the LLM client's "the answer is not JSON": no plan is tried
+        return
+    try:
+        steps = steps_from(data, TOOLS)
     except PlanError:
         return
     assert all(step["action"] == "echo" and isinstance(step["params"]["text"], str) for step in steps)
@@ -171,7 +176,6 @@ def test_any_reply_parses_to_steps_or_a_plan_error(reply: str) -> None:
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [
-        ("I would rather not.", "the reply is not JSON"),
         ("[]", "a plan is a non-empty JSON array of steps"),
         ('{"steps": [{"action": "rm_rf", "params": {}}]}', "step 1: unknown tool 'rm_rf'"),
         ('[{"action": "echo", "params": {"text": 3}}]', "step 1 (echo): argument 'text' must be string, not int"),
@@ -183,12 +187,18 @@ def test_any_reply_parses_to_steps_or_a_plan_error(reply: str) -> None:
 )
 def test_bad_plans_say_what_is_wrong(reply: str, problem: str) -> None:
     with pytest.raises(PlanError, match=problem.replace("(", r"\(").replace(")", r"\)")):
-        steps_from(parse_reply(reply), TOOLS)
+        steps_from(parse_json(reply), TOOLS)
+
+
+@pytest.mark.parametrize(("reply", "problem"), [("I would rather not.", "Expecting value"), ("[" * 100_000, "nested deeper than 128 levels")])
+def test_a_reply_that_is_not_json_is_a_value_error(reply: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_json(reply)
 
 
 def test_fenced_and_seed_style_plans_parse() -> None:
     fenced = 'Here you go:\n```json\n[{"type": "echo", "text": "hi", "store_as": "x"}]\n```'
-    assert steps_from(parse_reply(fenced), TOOLS) == [{"action": "echo", "params": {"text": "hi"}, "status": "pending", "result": None}]
+    assert steps_from(parse_json(fenced), TOOLS) == [{"action": "echo", "params": {"text": "hi"}, "status": "pending", "result": None}]
 
 
 @pytest.mark.parametrize(

@@ -158,17 +158,12 @@ def test_chat_at_t1_uses_tools_through_the_budget(llm_node: Callable[..., Runnin
     assert limited["tier"] == "T0" and limited["reply"].startswith("(The LLM is rate limited or out of budget; answering from my state.)")
 
 
-def test_low_budget_thinks_at_t0(tmp_path: Any, gemini: FakeGemini) -> None:
-    from tests.plugins.soul.conftest import CALM, write_plugin_dir
-
-    home = tmp_path / "low"
-    write_plugin_dir(home)
-    config = {"plugin": {"soul": CALM | {"api_key": KEY, "gemini_base_url": gemini.url}}, "budgets": {"tokens": {"per_day": 5000}}}
-    with RunningNode(home, plugins=["soul", "soultools"], config=config) as node:
-        node.call("soul.nudge", text="echo cheap")
-        tick = node.tick()
-        assert tick["gate"]["decision"] == {"tier": "T0", "reason": "LLM budget low"}
-        assert [s["status"] for s in tick["steps"]] == ["ok"] and gemini.requests == []
+def test_low_budget_thinks_at_t0(llm_node: Callable[..., RunningNode], gemini: FakeGemini) -> None:
+    node = llm_node(budgets={"tokens": {"per_day": 5000}})
+    node.call("soul.nudge", text="echo cheap")
+    tick = node.tick()
+    assert tick["gate"]["decision"] == {"tier": "T0", "reason": "LLM budget low"}
+    assert [s["status"] for s in tick["steps"]] == ["ok"] and gemini.requests == []
 
 
 def test_after_an_llm_call_the_soul_rests_think_every_llm_ticks(llm_node: Callable[..., RunningNode], gemini: FakeGemini) -> None:
@@ -215,17 +210,12 @@ def test_long_step_results_are_clipped_for_the_plan() -> None:
     assert clipped["ok"] is True and len(clipped["clipped"]) == 2000
 
 
-def test_a_hard_free_energy_regime_thinks_at_t2(tmp_path: Any, gemini: FakeGemini) -> None:
-    from tests.plugins.soul.conftest import CALM, write_plugin_dir
-
+def test_a_hard_free_energy_regime_thinks_at_t2(llm_node: Callable[..., RunningNode], gemini: FakeGemini) -> None:
     gemini.responder = [plan(echo("deep"))]
-    home = tmp_path / "fe"
-    write_plugin_dir(home)
-    config = {"plugin": {"soul": CALM | {"api_key": KEY, "gemini_base_url": gemini.url}}}
-    with RunningNode(home, plugins=["soul", "soultools", "free_energy"], config=config) as node:
-        node.call("soul.nudge", text="think hard")
-        tick = node.tick()
-        regime = tick["observations"]["free_energy"]["regime"]
-        assert regime in ("explore", "anomaly")  # a node that has learned nothing is uncertain
-        assert tick["gate"]["decision"] == {"tier": "T2", "reason": f"free-energy regime {regime}"}
-        assert gemini.models == ["gemini-2.5-pro"] and [s["status"] for s in tick["steps"]] == ["ok"]
+    node = llm_node(also=["free_energy"])
+    node.call("soul.nudge", text="think hard")
+    tick = node.tick()
+    regime = tick["observations"]["free_energy"]["regime"]
+    assert regime in ("explore", "anomaly")  # a node that has learned nothing is uncertain
+    assert tick["gate"]["decision"] == {"tier": "T2", "reason": f"free-energy regime {regime}"}
+    assert gemini.models == ["gemini-2.5-pro"] and [s["status"] for s in tick["steps"]] == ["ok"]
