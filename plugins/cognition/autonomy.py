@@ -279,7 +279,7 @@ def suggestion(output: Mapping[str, Any], models: Any) -> list[str]:
 def diagnosis(tick: Tick) -> list[rules.ImprovementGoal]:
     """The rules module's diagnosis from this tick's observations of the cortex, genesis, hivemind and synthesis."""
     cortex, genesis, hivemind, synthesis = (cog.observation(tick, n) for n in ("cortex", "genesis", "hivemind", "synthesis"))
-    templates_n, weights = count(genesis.get("templates")), synthesis.get("weights")
+    templates_n = count(genesis.get("templates"))
     return rules.diagnose(
         experiences=count(cortex.get("experiences")),
         cortex_accuracy=number(cortex.get("accuracy"), 0.5),
@@ -287,7 +287,7 @@ def diagnosis(tick: Tick) -> list[rules.ImprovementGoal]:
         trails=count(hivemind.get("trails")),
         deposits=count(hivemind.get("deposits")),
         mode=str(synthesis.get("mode", "")),
-        weights={str(k): float(v) for k, v in weights.items() if is_number(v)} if isinstance(weights, dict) else {},
+        weights=cog.numbers(synthesis.get("weights")),
     )
 
 

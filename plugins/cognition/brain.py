@@ -17,8 +17,9 @@ from colony.plugins.cognition.rules.brain import (
     step_context,
     step_kind,
 )
-from colony.plugins.cognition.rules.feedback import ACTION_CAPABILITIES, classify_error, error_index
-from colony.plugins.cognition.system import NOT_RUNNING, System, failure_text, goal, learning_steps, observation, panel, stop, vote_dict
+from colony.plugins.cognition.rules.feedback import ACTION_CAPABILITIES, error_index
+from colony.plugins.cognition.rules.numbers import number
+from colony.plugins.cognition.system import NOT_RUNNING, System, goal, lessons, observation, panel, stop, vote_dict
 from colony.plugins.models.features import CAPABILITIES
 from colony.plugins.models.service import ServiceError
 
@@ -97,11 +98,8 @@ async def colony_reflect(tick: Tick, outcome: Any) -> None:
         return
     pending: dict[int, list[float]] = _state["features"]
     examples: list[dict[str, Any]] = _state["examples"]
-    for step in learning_steps(tick):
-        succeeded = step.status == "ok"
-        error = None if succeeded else classify_error(failure_text(step))
-        if error == "rate_limit":  # transient trouble, not the step's fault: never a lesson
-            continue
+    for step, error in lessons(tick):
+        succeeded = error is None
         features = pending.get(id(step)) or encode_step(step_kind(step.action), context(system.state, tick, step))
         if system.ctx.config["learn"]:
             examples.append({"features": features, "success": int(succeeded), "error": None if error is None else error_index(error),
@@ -142,13 +140,12 @@ def context(record: BrainRecord, tick: Tick, step: Step) -> dict[str, float]:
     index = next((i for i, s in enumerate(tick.steps) if s is step), 0)
     plan = (goal(tick) or {}).get("plan")
     replans = plan.get("replans", 0) if isinstance(plan, dict) else 0
-    fitness = observation(tick, "colony_state").get("fitness", 0.0)
     known = {
         "plan_progress": index / len(tick.steps) if tick.steps else 0.0,
         "steps_remaining": max(len(tick.steps) - index - 1, 0),
         "cycles": tick.number,
         "replans": replans if isinstance(replans, int) and not isinstance(replans, bool) else 0,
-        "fitness": fitness if isinstance(fitness, int | float) and not isinstance(fitness, bool) else 0.0,
+        "fitness": number(observation(tick, "colony_state").get("fitness")),
     }
     return step_context(record, step.action, **known)
 

@@ -8,14 +8,12 @@ from typing import Any
 
 from colony.core import Manifest, Option, PluginContext, Registrar, Step, Tick
 from colony.plugins.cognition.rules.cortex import Cortex, dream, export, merge, predict_action, prediction_accuracy, record
-from colony.plugins.cognition.rules.feedback import classify_error
 from colony.plugins.cognition.rules.synthesis import cortex_vote
 from colony.plugins.cognition.system import (
     NOT_RUNNING,
     System,
-    failure_text,
-    fired,
-    learning_steps,
+    due,
+    lessons,
     observation,
     panel,
     rng,
@@ -92,27 +90,16 @@ async def colony_reflect(tick: Tick, outcome: Any) -> None:
         return
     config, now = system.ctx.config, tick.started
     _state["now"] = now
-    steps = learning_steps(tick)
-    for step in steps:
-        succeeded = step.status == "ok"
-        error = None if succeeded else classify_error(failure_text(step))
-        if error == "rate_limit":
-            continue
-        reward = config["success_reward"] if succeeded else config["failure_reward"]
-        record(system.state, step.action, tags(tick, step), succeeded, reward, now, error)
-    if should_dream(tick, config["dream_every"]):
+    steps = lessons(tick)
+    for step, error in steps:
+        reward = config["success_reward"] if error is None else config["failure_reward"]
+        record(system.state, step.action, tags(tick, step), error is None, reward, now, error)
+    if due(tick, DREAM_OPS, config["dream_every"]):
         found = dream(system.state, now, rng("cortex", tick))
         system.ctx.log.debug("dreamt %d insights", len(found))
     elif not steps and not system.dirty:
         return  # nothing learned or merged: nothing to save
     await system.save()
-
-
-def should_dream(tick: Tick, every: int) -> bool:
-    """When colony_state runs, its dreaming or consolidation oscillator decides; otherwise every `every` ticks."""
-    if observation(tick, "colony_state"):
-        return any(fired(tick, op) for op in DREAM_OPS)
-    return every > 0 and tick.number % every == 0
 
 
 def tags(tick: Tick, step: Step) -> list[str]:

@@ -104,7 +104,7 @@ class Evaluation:
         self.system.state = state
         weights = cog.observation(tick, "synthesis").get("weights")
         if isinstance(weights, dict):
-            self.weights = {str(k): float(v) for k, v in weights.items() if is_number(v)}
+            self.weights = cog.numbers(weights)
         return changed
 
     def report(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from colony.plugins.cognition.rules.genesis import (
     suggest_templates,
 )
 from colony.plugins.cognition.rules.synthesis import genesis_vote
-from colony.plugins.cognition.system import NOT_RUNNING, System, fired, goal, learning_steps, observation, panel, rng, rounded, stop, vote_dict
+from colony.plugins.cognition.system import NOT_RUNNING, System, due, goal, learning_steps, panel, rng, rounded, stop, vote_dict
 
 PLUGIN = Manifest(
     name="genesis",
@@ -35,6 +35,7 @@ PLUGIN = Manifest(
 )
 MAX_PARAMS_CHARS = 2000  # larger step parameters are not remembered for proposals
 MAX_PROPOSED = 50
+EVOLVE_OPS = ("genesis_evolution",)
 
 _state: dict[str, Any] = {}  # "system": System[Genesis]; "best": (tick number, best template and score) cache
 
@@ -147,7 +148,7 @@ async def colony_reflect(tick: Tick, outcome: Any) -> None:
     for step in steps:
         remember_params(state, step)
     learned = follow_plan(system, tick, steps, now)
-    if should_evolve(tick, system.ctx.config["evolve_every"]):
+    if due(tick, EVOLVE_OPS, system.ctx.config["evolve_every"]):
         evolve(state.pool, now, rng("genesis", tick))
         enforce_diversity(state.pool)
         learned = True
@@ -197,13 +198,6 @@ def remember_params(state: Genesis, step: Step) -> None:
     """Keep the parameters of a step that worked, so proposals of its action can reuse them."""
     if step.status == "ok" and len(json.dumps(step.params, default=str)) <= MAX_PARAMS_CHARS:
         state.params[step.action] = json.loads(json.dumps(step.params, default=str))
-
-
-def should_evolve(tick: Tick, every: int) -> bool:
-    """When colony_state runs, its genesis_evolution oscillator decides; otherwise every `every` ticks."""
-    if observation(tick, "colony_state"):
-        return fired(tick, "genesis_evolution")
-    return every > 0 and tick.number % every == 0
 
 
 def goal_text(tick: Tick) -> str:

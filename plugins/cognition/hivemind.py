@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from colony.core import Manifest, Option, PluginContext, Registrar, Step, Tick
-from colony.plugins.cognition.rules.feedback import classify_error
 from colony.plugins.cognition.rules.genesis import extract_keywords
 from colony.plugins.cognition.rules.hivemind import (
     Hivemind,
@@ -18,7 +17,7 @@ from colony.plugins.cognition.rules.hivemind import (
     smell,
 )
 from colony.plugins.cognition.rules.synthesis import hivemind_vote
-from colony.plugins.cognition.system import NOT_RUNNING, System, failure_text, goal, learning_steps, panel, rounded, stop, vote_dict
+from colony.plugins.cognition.system import NOT_RUNNING, System, goal, lessons, panel, rounded, stop, vote_dict
 
 PLUGIN = Manifest(
     name="hivemind",
@@ -88,13 +87,9 @@ async def colony_reflect(tick: Tick, outcome: Any) -> None:
         return
     hive, now, me = system.state, tick.started, system.ctx.node_id
     keywords = extract_keywords(str((goal(tick) or {}).get("text", "")))
-    for step in learning_steps(tick):
-        succeeded = step.status == "ok"
-        error = None if succeeded else classify_error(failure_text(step))
-        if error == "rate_limit":
-            continue
+    for step, error in lessons(tick):
         path = step.params.get("path") or step.params.get("file_path")
-        deposit_step(hive, step.action, path if isinstance(path, str) else None, keywords, succeeded, me, now)
+        deposit_step(hive, step.action, path if isinstance(path, str) else None, keywords, error is None, me, now)
         if error is not None:
             deposit(hive, error, "error", ERROR_VALENCE, me, now)
     evaporate(hive)
@@ -118,7 +113,7 @@ def colony_merge_state(peer: str, state: Any, rate: float) -> None:
 
 
 def import_trails(hive: Hivemind, peer: str, trails: list[dict[str, Any]]) -> None:
-    """Take a peer's trails into ours (in place)."""
+    """Take a peer's trails into ours, in place (`System.merge` would take `import_peer_trails`' count for the new state)."""
     import_peer_trails(hive, peer, trails)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from colony.core import Manifest, Option, PluginContext, Registrar, Step, Tick, hookimpl
 from colony.plugins.cognition.rules.numbers import clamp
 from colony.plugins.cognition.rules.synthesis import SynthesisState, adapt_to_brier, assess, imagine, record_outcome
-from colony.plugins.cognition.system import NOT_RUNNING, System, learning_steps, observation, panel, rounded, stop, votes
+from colony.plugins.cognition.system import NOT_RUNNING, System, learning_steps, numbers, observation, panel, rounded, stop, votes
 
 PLUGIN = Manifest(
     name="synthesis",
@@ -87,8 +87,7 @@ async def colony_reflect(tick: Tick, outcome: Any) -> None:
             state = record_outcome(state, found, step.status == "ok")
     brier = observation(tick, "evaluation").get("brier")
     if isinstance(brier, dict):
-        scores = {str(k): float(v) for k, v in brier.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        state = adapt_to_brier(state, {k: v for k, v in scores.items() if k in state.weights})
+        state = adapt_to_brier(state, {k: v for k, v in numbers(brier).items() if k in state.weights})
     _state["imagined"] = imagined(tick)
     if state != system.state:
         system.state = state

@@ -23,6 +23,8 @@ The API (stable; the ten system plugins and third-party systems code against it)
 - `await stop(running)`: `colony_stop`'s work for a plugin whose module-level `_state` dict keeps its
   `System` under "system": empty the dict, then `close()` the system.
 - `learning_steps(tick)`: the steps that are learning material (status ok or failed).
+- `lessons(tick)`: the learning steps with their failure's error class (None when ok), rate-limited
+  failures left out (transient, not the step's fault).
 - `votes(appraisals)`: every appraisal that is a vote (a dict with a numeric `"vote"`) as a
   `rules.synthesis.Vote`, keyed by plugin; `vote_dict(vote)` is the contract's appraisal shape.
 - `observation(tick, plugin)`: that plugin's observation dict this tick ({} when absent or not a dict).
@@ -30,6 +32,9 @@ The API (stable; the ten system plugins and third-party systems code against it)
 - `failure_text(step)`: the error messages a failed step's results carry ("" when none).
 - `fired(tick, op)`: whether colony_state reports oscillator `op` fired
   (`observations["colony_state"]["fired"]`).
+- `due(tick, ops, every)`: whether work scheduled by those oscillators is due: one of `ops` fired
+  when colony_state runs, else every `every` ticks (0: never).
+- `numbers(value)`: a dict's finite-number entries as floats by string key ({} for anything else).
 - `rng(name, tick)`: a deterministic `random.Random` for one system and tick.
 - `rounded(value)`: floats rounded to 4 places, through dicts and lists (observations are rounded).
 - `panel(gauges, *, series=None, table=None, text=None)` / `NOT_RUNNING`: TUI panel data.
@@ -46,6 +51,7 @@ import msgpack
 
 from colony.core import PluginContext, Step, Tick
 
+from .rules.feedback import classify_error
 from .rules.numbers import clamp, is_number
 from .rules.synthesis import Vote
 
@@ -157,6 +163,12 @@ def learning_steps(tick: Tick) -> list[Step]:
     return [step for step in tick.steps if step.status in LEARNING]
 
 
+def lessons(tick: Tick) -> list[tuple[Step, str | None]]:
+    """The learning steps with their failure's error class (None when ok); a rate-limited failure is transient trouble, never a lesson."""
+    found = [(step, None if step.status == "ok" else classify_error(failure_text(step))) for step in learning_steps(tick)]
+    return [(step, error) for step, error in found if error != "rate_limit"]
+
+
 def votes(appraisals: Mapping[str, Any]) -> dict[str, Vote]:
     """Every appraisal that is a vote (a dict with a numeric "vote"), clamped into range, by plugin."""
     found: dict[str, Vote] = {}
@@ -196,6 +208,18 @@ def fired(tick: Tick, op: str) -> bool:
     """Whether colony_state reports that oscillator `op` fired."""
     ops = observation(tick, "colony_state").get("fired")
     return isinstance(ops, list) and op in ops
+
+
+def due(tick: Tick, ops: tuple[str, ...], every: int) -> bool:
+    """When colony_state runs, whether one of its oscillators `ops` fired; without it, every `every` ticks (0: never)."""
+    if observation(tick, "colony_state"):
+        return any(fired(tick, op) for op in ops)
+    return every > 0 and tick.number % every == 0
+
+
+def numbers(value: Any) -> dict[str, float]:
+    """The entries of a dict (another plugin's observation) whose values are finite numbers, as floats by string key."""
+    return {str(key): float(item) for key, item in value.items() if is_number(item)} if isinstance(value, dict) else {}
 
 
 def rng(name: str, tick: Tick) -> random.Random:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from colony.testing import RunningNode
+from tests.plugins.cognition.system_checks import write_dropins
 
 # A drop-in plugin that plans the same steps every tick and makes each succeed or fail as scripted.
 # Each entry of its `plan` option is "action:ok", "action:fail" or "action:alt" (ok on even ticks,
@@ -112,9 +113,7 @@ def script_source(name: str = "script", version: str = "1.0.0") -> str:
 def cognition_node(home: Path, *systems: str, plan: list[str], goal: str = "", planner: str = "script",
                    config: dict[str, Any] | None = None, dropins: dict[str, str] | None = None) -> RunningNode:
     """A node running `systems`, the scripted planner (a drop-in named `planner`) and other `dropins` (name: source), heartbeat off."""
-    (home / "plugins").mkdir(parents=True, exist_ok=True)
-    for name, source in {planner: script_source(planner), **(dropins or {})}.items():
-        (home / "plugins" / f"{name}.py").write_text(source.replace("NAME", name))
+    write_dropins(home, {planner: script_source(planner), **(dropins or {})})
     plugins: dict[str, Any] = {planner: {"plan": plan, "goal": goal}}
     if "brain" in systems:
         plugins["models"] = SMALL_MODELS

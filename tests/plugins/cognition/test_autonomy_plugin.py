@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from colony.core import Tick
 from colony.testing import RunningNode
 from tests.plugins.cognition.cognition_harness import exported, merge_state
+from tests.plugins.conftest import wait_for
 from tests.plugins.cognition.system_checks import JUNK_OBSERVATIONS, reflect_on, FIXED, JUNK, fixed, healthy, observed, replace_stored, saved, write_dropins
 
 GOAL = {"id": "g1", "text": "find the TODO markers in the workspace", "status": "active", "priority": 5, "source": "nudge",
@@ -121,10 +121,7 @@ def test_whatever_the_other_systems_recall_only_registered_tools_are_proposed(tm
 
 def test_the_plan_model_shapes_a_plan_when_no_template_fits(tmp_path: Path) -> None:
     with node_for(tmp_path / "home", dropins={"oracle": PLAN_ORACLE}) as node:
-        deadline = time.monotonic() + 60
-        while not node.call("autonomy.status")["model_steps"]:
-            assert time.monotonic() < deadline, "the plan model's suggestion never came"
-            time.sleep(0.05)
+        wait_for(lambda: node.call("autonomy.status")["model_steps"], "the plan model's suggestion")
         proposal = propose(node, memories={"cortex": {"predictions": PREDICTIONS}})
     assert proposal is not None and proposal["why"].startswith("plan_model plan")
     assert [s["action"] for s in proposal["steps"]] == ["search_code", "write_file", "think"]
@@ -137,10 +134,7 @@ def test_completed_plans_teach_the_plan_model(tmp_path: Path) -> None:
     feedback = {"lessons": 3, "rules": 0, "failure_rate": 0.0, "plans": {}, "finished": finished}
     with node_for(tmp_path / "home", "feedback", dropins={"feedback": FIXED}, feedback=fixed(feedback)) as node:
         node.tick()
-        deadline = time.monotonic() + 120
-        while node.call("autonomy.status")["taught"] < 1:
-            assert time.monotonic() < deadline, "autonomy never taught the plan model"
-            time.sleep(0.05)
+        wait_for(lambda: node.call("autonomy.status")["taught"] >= 1, "autonomy to teach the plan model", timeout=120)
         plan = next(m for m in node.call("models.list")["models"] if m["name"] == "plan")
         assert plan["examples"] == 1
 

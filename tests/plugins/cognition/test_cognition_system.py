@@ -21,10 +21,13 @@ from colony.plugins.cognition.rules.synthesis import Vote
 from colony.plugins.cognition.system import (
     NOT_RUNNING,
     System,
+    due,
     failure_text,
     fired,
     goal,
     learning_steps,
+    lessons,
+    numbers,
     panel,
     rng,
     rounded,
@@ -154,6 +157,13 @@ def test_reads_of_the_tick() -> None:
     assert fired(tick, "cortex_dreaming") and not fired(tick, "genesis_evolution")
     assert goal(tick) == {"text": "t"} and goal(Tick(1, 0.0, observations={"soul": {"goal": "x"}})) is None
     assert rng("cortex", tick).random() == rng("cortex", tick).random() != rng("genesis", tick).random()
+    limited = Step("e", status="failed", results={"tools": {"error": "HTTP 429 Too Many Requests"}})
+    assert lessons(Tick(5, 0.0, steps=[*steps, limited])) == [(steps[0], None), (steps[1], "file_not_found")]
+    assert due(tick, ("genesis_evolution", "cortex_dreaming"), 0) and not due(tick, ("genesis_evolution",), 4)
+    assert due(Tick(20, 0.0), ("cortex_dreaming",), 10) and not due(Tick(21, 0.0), ("cortex_dreaming",), 10)
+    assert not due(Tick(20, 0.0), ("cortex_dreaming",), 0)
+    assert numbers({"a": 1, "b": 0.5, 3: 2, "c": True, "d": float("nan"), "e": "1"}) == {"a": 1.0, "b": 0.5, "3": 2.0}
+    assert numbers(["a", 1]) == {} and numbers(None) == {}
 
 
 def test_rounding_and_panels() -> None:

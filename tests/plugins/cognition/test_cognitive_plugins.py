@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from colony.testing import RunningNode, check_plugin
 from tests.plugins.cognition.cognition_harness import SMALL_MODELS, cognition_node, exported, merge_state, ticks
+from tests.plugins.cognition.system_checks import saved
 
 PLAN = ["read_file:ok:src/app.py", "run_shell:fail", "think:alt"]
 SYSTEMS = ("brain", "cortex", "genesis", "hivemind", "synthesis")
@@ -76,7 +77,8 @@ def test_a_corrupt_stored_state_is_set_aside_and_replaced_by_a_fresh_one(tmp_pat
         assert row["state"] == "running"
         ticks(node, 2)
         assert errors(node) == 0
-        assert namespace.get("state.corrupt") == {"experiences": "not a list", "pool": 7, "weights": None, "trails": [1]}
+        # Saves are queued behind the tick: wait for the write rather than read the store before it commits.
+        assert saved(node, system, "state.corrupt") == {"experiences": "not a list", "pool": 7, "weights": None, "trails": [1]}
     with node_for(home, system) as node:  # what it learned since is what loads now
         assert learned(node, system) != fresh
 
