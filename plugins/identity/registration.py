@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from colony.core.context import Registration
+from colony.core.rpc import loads
 
 TYPE = "https://eips.ethereum.org/EIPS/eip-8004#registration-v1"
 WELL_KNOWN = "/.well-known/agent-registration.json"
@@ -100,7 +101,7 @@ def decode_data_uri(uri: str) -> dict[str, Any]:
     """The registration file inside a base64 data: URI (ValueError for anything else)."""
     if not uri.startswith(DATA_PREFIX):
         raise ValueError("not a base64 application/json data: URI")
-    document = json.loads(base64.b64decode(uri[len(DATA_PREFIX) :], validate=True))
+    document = loads(base64.b64decode(uri[len(DATA_PREFIX) :], validate=True))  # a peer's: depth-checked
     if not isinstance(document, dict):
         raise ValueError("the data: URI does not hold a JSON object")
     return document

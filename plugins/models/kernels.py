@@ -30,6 +30,7 @@ from tinygrad.renderer import Renderer
 from tinygrad.uop.ops import KernelInfo, Ops, UOp
 
 from colony.core.paths import write_private
+from colony.core.rpc import loads
 
 FORMAT = "colony-tuned-kernels/1"
 SHIPPED = Path(__file__).parent / "tuned"  # the tables that ship with the package, one per model
@@ -85,7 +86,7 @@ class Table:
 def parse(text: str, model: str, arch: str, where: str = "tuned kernels") -> Table:
     """A table from JSON text, checked to be for `model` at `arch` and for this tinygrad, or TunedError."""
     try:
-        document = json.loads(text)
+        document = loads(text.encode())
     except ValueError as exc:
         raise TunedError(f"{where}: not JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:

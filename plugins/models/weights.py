@@ -11,6 +11,7 @@ from pathlib import Path
 from tinygrad import Tensor, dtypes
 
 from colony.core.paths import write_private
+from colony.core.rpc import loads
 
 from .base import Model, ModelError
 
@@ -44,8 +45,8 @@ def from_bytes(blob: bytes) -> tuple[dict[str, Tensor], dict[str, str]]:
     if size > MAX_HEADER or 8 + size > len(blob):
         raise ModelError("weights are truncated or corrupt: bad safetensors header length")
     try:
-        header = json.loads(blob[8 : 8 + size])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        header = loads(blob[8 : 8 + size])  # weights may come from a peer: depth-checked
+    except ValueError as e:
         raise ModelError(f"weights are corrupt: unreadable safetensors header ({e})") from None
     if not isinstance(header, dict):
         raise ModelError("weights are corrupt: the safetensors header is not an object")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -154,3 +156,14 @@ def test_the_identity_panel(identity_node: RunningNode) -> None:
     assert panel["title"] == "Identity"
     assert panel["data"]["gauges"] == {"peers": 0}
     assert f"agent {info['agent_id']}\nregistry {info['registry']}\nuri data:application/json;base64," in panel["data"]["text"]
+
+
+def test_a_deeply_nested_data_uri_is_refused_not_a_crash() -> None:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 100_000))  # as web3's py_ecc leaves it in a node: plain json.loads would overflow the C stack
+    try:
+        deep = "data:application/json;base64," + base64.b64encode(b"[" * 100_000).decode()
+        with pytest.raises(ValueError, match="nested deeper"):
+            decode_data_uri(deep)
+    finally:
+        sys.setrecursionlimit(limit)

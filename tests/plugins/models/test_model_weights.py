@@ -48,8 +48,9 @@ def test_save_then_load_gives_bit_identical_outputs(tmp_path: Path, brain_data) 
         lambda blob: blob[:-1] + bytes([blob[-1] ^ 0xFF]),
         lambda blob: blob[:8] + b"#" + blob[9:],
         lambda blob: (2**40).to_bytes(8, "little") + blob[8:],
+        lambda blob: (50_000).to_bytes(8, "little") + b"[" * 50_000 + blob[8:],
     ],
-    ids=["half", "header-cut", "empty", "bit-flip", "bad-json", "huge-header"],
+    ids=["half", "header-cut", "empty", "bit-flip", "bad-json", "huge-header", "deep-header"],
 )
 def test_corrupt_or_truncated_file_is_refused_and_weights_kept(tmp_path: Path, damage) -> None:
     path = tmp_path / "brain.safetensors"
